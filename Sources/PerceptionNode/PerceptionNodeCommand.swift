@@ -1,0 +1,10 @@
+import ArgumentParser
+import NodeRuntime
+import Inference
+
+@main
+struct PerceptionNodeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "perception-node",
+        abstract: "A reasoning-segmentation perception node (Qwen2.5-VL reasoning + SAM2 masks) over ZeroMQ.")
+}

@@ -1,0 +1,6 @@
+import XCTest
+import Camera
+
+final class CameraSmokeTests: XCTestCase {
+    func testModuleLinks() throws {}
+}

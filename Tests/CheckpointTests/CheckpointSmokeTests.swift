@@ -1,0 +1,6 @@
+import XCTest
+import Checkpoint
+
+final class CheckpointSmokeTests: XCTestCase {
+    func testModuleLinks() throws {}
+}

@@ -1,0 +1,6 @@
+import XCTest
+import Compute
+
+final class ComputeSmokeTests: XCTestCase {
+    func testModuleLinks() throws {}
+}

@@ -1,0 +1,6 @@
+import XCTest
+import Imaging
+
+final class ImagingSmokeTests: XCTestCase {
+    func testModuleLinks() throws {}
+}

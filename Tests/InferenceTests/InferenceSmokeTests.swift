@@ -1,0 +1,6 @@
+import XCTest
+import Inference
+
+final class InferenceSmokeTests: XCTestCase {
+    func testModuleLinks() throws {}
+}

@@ -1,0 +1,6 @@
+import XCTest
+import NodeRuntime
+
+final class NodeRuntimeSmokeTests: XCTestCase {
+    func testModuleLinks() throws {}
+}

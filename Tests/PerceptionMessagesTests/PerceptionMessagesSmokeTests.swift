@@ -1,0 +1,6 @@
+import XCTest
+import PerceptionMessages
+
+final class PerceptionMessagesSmokeTests: XCTestCase {
+    func testModuleLinks() throws {}
+}
