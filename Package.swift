@@ -43,7 +43,7 @@ let package = Package(
         // Tensors over a backend interface; the BLAS backend (OpenBLAS + SIMD kernels).
         .target(name: "Compute", dependencies: ["COpenBLAS"], swiftSettings: fastMath),
         // Checkpoint readers: PyTorch .pt (zip + strict unpickler), safetensors; memory-mapped.
-        .target(name: "Checkpoint", dependencies: ["Compute"], swiftSettings: fastMath),
+        .target(name: "Checkpoint", swiftSettings: fastMath),
         // Models (SAM2, Qwen2.5-VL), tokenizer, reasoning-segmentation pipeline.
         .target(
             name: "Inference",
@@ -68,7 +68,7 @@ let package = Package(
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .testTarget(name: "CameraTests", dependencies: ["Camera", "Imaging"]),
         .testTarget(name: "ComputeTests", dependencies: ["Compute"]),
-        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Compute"]),
+        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "Compute", "Checkpoint", "Imaging"]),
         .testTarget(name: "NodeRuntimeTests", dependencies: ["NodeRuntime", "PerceptionMessages", "Camera"]),
     ],
