@@ -1,6 +1,0 @@
-import XCTest
-import Imaging
-
-final class ImagingSmokeTests: XCTestCase {
-    func testModuleLinks() throws {}
-}
