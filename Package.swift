@@ -63,6 +63,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // Runs V4L2Source against the vivid driver inside the QEMU guest (scripts/vivid/run.sh); Camera only, so
+        // it links statically into a small binary.
+        .executableTarget(name: "v4l2-selftest", dependencies: ["Camera", "Imaging"], path: "Sources/V4L2SelfTest"),
 
         .testTarget(name: "PerceptionMessagesTests", dependencies: ["PerceptionMessages"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),

@@ -1,0 +1,97 @@
+/// What to ask a V4L2 camera for; the driver may adjust size and rate, `V4L2Source.negotiated` says what it set.
+public struct V4L2Config: Sendable, Equatable {
+    /// Requested pixel format. `auto` lets `chooseFormat` pick from what the device offers.
+    public enum Format: String, Sendable, CaseIterable {
+        case auto, mjpeg, yuyv, uyvy, rgb24, bgr24, grey
+
+        var fourccs: [FourCC] {
+            switch self {
+            case .auto: return []
+            case .mjpeg: return [.mjpeg, .jpeg]
+            case .yuyv: return [.yuyv]
+            case .uyvy: return [.uyvy]
+            case .rgb24: return [.rgb24]
+            case .bgr24: return [.bgr24]
+            case .grey: return [.grey]
+            }
+        }
+    }
+
+    /// A device path (`/dev/video0`, `/dev/v4l/by-id/usb-…-video-index0`) or a bare `/dev/v4l/by-id` name.
+    public var device: String
+    public var format: Format
+    public var width: Int
+    public var height: Int
+    /// Requested frames per second; nil keeps the driver's current rate.
+    public var fps: Double?
+    /// mmap buffers to request (the driver may grant more); few buffers keep latency low.
+    public var bufferCount: Int
+    public var frameId: String
+    /// How long one poll waits; nil means twice the frame period, at least one second.
+    public var pollTimeout: Double?
+    /// No frame for this many seconds counts as a lost device (a stalled camera) and triggers a reconnect.
+    public var stallTimeout: Double
+    /// Reconnect backoff: the first wait, doubled after each failed attempt up to `reconnectMaxDelay`.
+    public var reconnectInitialDelay: Double
+    public var reconnectMaxDelay: Double
+    /// Give up (state `failed`, `nextFrame()` returns nil) after this many failed attempts; nil retries forever.
+    public var reconnectMaxAttempts: Int?
+    /// Dequeue everything ready and deliver only the newest frame (older ones are requeued and counted as skipped).
+    public var drainToNewest: Bool
+
+    public init(
+        device: String = "/dev/video0", format: Format = .auto, width: Int = 640, height: Int = 480,
+        fps: Double? = 30, bufferCount: Int = 4, frameId: String = "camera_optical_frame",
+        pollTimeout: Double? = nil, stallTimeout: Double = 5, reconnectInitialDelay: Double = 0.1,
+        reconnectMaxDelay: Double = 5, reconnectMaxAttempts: Int? = nil, drainToNewest: Bool = true
+    ) {
+        self.device = device
+        self.format = format
+        self.width = width
+        self.height = height
+        self.fps = fps
+        self.bufferCount = bufferCount
+        self.frameId = frameId
+        self.pollTimeout = pollTimeout
+        self.stallTimeout = stallTimeout
+        self.reconnectInitialDelay = reconnectInitialDelay
+        self.reconnectMaxDelay = reconnectMaxDelay
+        self.reconnectMaxAttempts = reconnectMaxAttempts
+        self.drainToNewest = drainToNewest
+    }
+
+    /// The path to open: bare names are looked up in `/dev/v4l/by-id`, which survives re-plugging.
+    public var devicePath: String {
+        device.contains("/") ? device : "/dev/v4l/by-id/" + device
+    }
+
+    /// Formats this source can turn into RGB, in `auto`'s order of preference at normal resolution.
+    public static let autoPreference: [FourCC] = [.yuyv, .uyvy, .mjpeg, .jpeg, .rgb24, .bgr24, .grey]
+
+    /// Above this many pixels `auto` prefers MJPEG: uncompressed 4:2:2 beyond 640x480 exceeds USB 2 bandwidth
+    /// at full rate, so UVC cameras offer it only at low frame rates.
+    public static let autoMJPEGAbovePixels = 640 * 480
+
+    /// The `auto` rule. Only formats we convert count, and the device's own formats before ones libv4lconvert
+    /// emulates. If the request is larger than 640x480 and MJPEG is offered at (at least) that size, MJPEG;
+    /// otherwise the first offered of YUYV, UYVY, MJPEG, RGB24, BGR24, GREY (uncompressed colour first, since
+    /// it costs no decode and has no compression artefacts; gray last, since it loses colour).
+    public static func chooseFormat(offered: [V4L2FormatDescription], width: Int, height: Int) -> FourCC? {
+        let usable = offered.filter { autoPreference.contains($0.fourcc) }
+        let native = usable.filter { !$0.emulated }
+        let pool = native.isEmpty ? usable : native
+        func offersSize(_ f: V4L2FormatDescription) -> Bool {
+            if let m = f.maxSize { return m.width >= width && m.height >= height }
+            return true
+        }
+        if width * height > autoMJPEGAbovePixels,
+            let mjpeg = pool.first(where: { ($0.fourcc == .mjpeg || $0.fourcc == .jpeg) && offersSize($0) })
+        {
+            return mjpeg.fourcc
+        }
+        for fourcc in autoPreference where pool.contains(where: { $0.fourcc == fourcc }) {
+            return fourcc
+        }
+        return nil
+    }
+}
