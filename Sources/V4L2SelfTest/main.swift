@@ -137,10 +137,10 @@ let bars75: [(String, [Int])] = [
     ("magenta", [191, 0, 191]), ("red", [191, 0, 0]), ("blue", [0, 0, 191]), ("black", [0, 0, 0]),
 ]
 
-/// Mean colour of a 5x5 patch in the middle of each bar, at 3/4 of the height (below vivid's text overlay).
+/// Mean colour of a 5x5 patch in the middle of each bar, half way down (the text overlay is switched off).
 func sampleBars(_ img: RGBImage) -> [[Int]] {
     (0..<8).map { bar in
-        let cx = (2 * bar + 1) * img.width / 16, cy = img.height * 3 / 4
+        let cx = (2 * bar + 1) * img.width / 16, cy = img.height / 2
         var sum = [0, 0, 0]
         var n = 0
         for y in max(0, cy - 2)...min(img.height - 1, cy + 2) {
@@ -153,10 +153,11 @@ func sampleBars(_ img: RGBImage) -> [[Int]] {
     }
 }
 
+/// GREY carries luma; vivid (sRGB colorspace) computes it with the BT.709 weights.
 func expectedBars(gray: Bool) -> [[Int]] {
     bars75.map { _, rgb in
         guard gray else { return rgb }
-        let l = (0.299 * Double(rgb[0]) + 0.587 * Double(rgb[1]) + 0.114 * Double(rgb[2])).rounded()
+        let l = (0.2126 * Double(rgb[0]) + 0.7152 * Double(rgb[1]) + 0.0722 * Double(rgb[2])).rounded()
         return [Int(l), Int(l), Int(l)]
     }
 }
@@ -186,6 +187,7 @@ func probe() {
 /// Negotiates one format, captures frames, checks size, sequence, stamps and the colour bars.
 func checkFormat(_ format: V4L2Config.Format, frames: Int = 4, tolerance: Int) {
     do {
+        try setControl("osd_text_mode", 2)  // menu: 0 all, 1 counters only, 2 none
         let source = try V4L2Source(config: baseConfig(format))
         defer { source.close() }
         guard let neg = source.negotiated else {
@@ -196,14 +198,19 @@ func checkFormat(_ format: V4L2Config.Format, frames: Int = 4, tolerance: Int) {
         var sizeOK = true
         var stampOK = true
         var last: RGBImage?
-        let before = realtimeNs()
+        var lastStamp: Int64 = 0
+        var maxSkewMs = 0
         for _ in 0..<frames {
             guard let frame = try source.nextFrame() else { break }
             seqs.append(frame.seq)
             sizeOK = sizeOK && frame.image.width == neg.width && frame.image.height == neg.height
-            // A capture stamp lies between a little before we asked and now.
-            stampOK = stampOK && frame.stampNs > before - 2_000_000_000 && frame.stampNs <= realtimeNs()
+            // The stamp is UTC: within half a second of the realtime clock (unconverted it would be time since boot;
+            // vivid stamps a frame with its scheduled end, which may lie a frame period ahead), and increasing.
+            let skew = realtimeNs() - frame.stampNs
+            maxSkewMs = max(maxSkewMs, abs(Int(skew / 1_000_000)))
+            stampOK = stampOK && abs(skew) < 500_000_000 && frame.stampNs > lastStamp
             last = frame.image
+            lastStamp = frame.stampNs
         }
         let increasing = seqs.count == frames && zip(seqs, seqs.dropFirst()).allSatisfy { $0 < $1 }
         let got = last.map(sampleBars) ?? []
@@ -221,6 +228,7 @@ func checkFormat(_ format: V4L2Config.Format, frames: Int = 4, tolerance: Int) {
                 ("frames", .i(seqs.count)), ("seqs", .a(seqs.map { .u($0) })), ("size_ok", .b(sizeOK)),
                 ("stamp_ok", .b(stampOK)), ("bars", .a(got.map { .a($0.map { .i($0) }) })), ("bar_max_error", .i(err)),
                 ("tolerance", .i(tolerance)), ("counters", counterFields(c)),
+                ("stamp_max_skew_ms", .i(maxSkewMs)),
             ])
     } catch {
         emit("format", ok: false, [("format", .s(format.rawValue)), ("error", .s(errorText(error)))])
