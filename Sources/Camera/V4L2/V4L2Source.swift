@@ -237,7 +237,7 @@ public final class V4L2Source: FrameSource, @unchecked Sendable {
             throw V4L2Error.negotiationFailed(device: config.devicePath, message: "no format")
         }
         switch f.fourcc {
-        case .mjpeg, .jpeg: return try ImageCodec.decodeJPEG(Array(raw))
+        case .mjpeg, .jpeg: return try PixelConversion.mjpegToRGB(raw)
         case .yuyv:
             return try PixelConversion.yuyvToRGB(raw, width: f.width, height: f.height, bytesPerLine: f.bytesPerLine, range: f.ycbcrRange)
         case .uyvy:

@@ -1,6 +1,0 @@
-import XCTest
-import Camera
-
-final class CameraSmokeTests: XCTestCase {
-    func testModuleLinks() throws {}
-}

@@ -1,0 +1,58 @@
+import Camera
+import XCTest
+
+/// Format choice, naming and error paths of the V4L2 source that need no device (the vivid VM test covers
+/// capture: scripts/vivid/run.sh, Tests/Integration/test_v4l2_vivid.py).
+final class V4L2ConfigTests: XCTestCase {
+    func fmt(_ f: FourCC, emulated: Bool = false, max: (Int, Int) = (1920, 1080)) -> V4L2FormatDescription {
+        V4L2FormatDescription(fourcc: f, emulated: emulated, maxSize: (max.0, max.1))
+    }
+
+    func testAutoPrefersMJPEGOnlyAboveVGA() {
+        let uvc = [fmt(.yuyv), fmt(.mjpeg)]
+        XCTAssertEqual(V4L2Config.chooseFormat(offered: uvc, width: 1280, height: 720), .mjpeg)
+        XCTAssertEqual(V4L2Config.chooseFormat(offered: uvc, width: 640, height: 480), .yuyv)
+        // MJPEG that cannot reach the requested size does not win.
+        let small = [fmt(.yuyv), fmt(.mjpeg, max: (640, 480))]
+        XCTAssertEqual(V4L2Config.chooseFormat(offered: small, width: 1280, height: 720), .yuyv)
+    }
+
+    func testAutoOrderAndEmulatedFormats() {
+        XCTAssertEqual(V4L2Config.chooseFormat(offered: [fmt(.grey), fmt(.rgb24)], width: 640, height: 480), .rgb24)
+        XCTAssertEqual(V4L2Config.chooseFormat(offered: [fmt(.grey)], width: 640, height: 480), .grey)
+        // libv4lconvert's emulated RGB3 loses to the device's own GREY; used only when nothing native fits.
+        XCTAssertEqual(
+            V4L2Config.chooseFormat(offered: [fmt(.rgb24, emulated: true), fmt(.grey)], width: 640, height: 480), .grey)
+        XCTAssertEqual(
+            V4L2Config.chooseFormat(offered: [fmt(.rgb24, emulated: true), fmt(FourCC("Z16 "))], width: 640, height: 480),
+            .rgb24)
+        XCTAssertNil(V4L2Config.chooseFormat(offered: [fmt(FourCC("Z16 ")), fmt(FourCC("NV12"))], width: 640, height: 480))
+    }
+
+    func testDevicePathAndControlKeys() {
+        XCTAssertEqual(V4L2Config(device: "/dev/video2").devicePath, "/dev/video2")
+        XCTAssertEqual(
+            V4L2Config(device: "usb-046d_C920-video-index0").devicePath, "/dev/v4l/by-id/usb-046d_C920-video-index0")
+        XCTAssertEqual(V4L2Device.controlKey("Inject V4L2_BUF_FLAG_ERROR"), "inject_v4l2_buf_flag_error")
+        XCTAssertEqual(V4L2Device.controlKey("Percentage of Dropped Buffers"), "percentage_of_dropped_buffers")
+        XCTAssertEqual(V4L2Device.controlKey("Integer 32 Bits"), "integer_32_bits")
+        XCTAssertEqual(FourCC.mjpeg.description, "MJPG")
+    }
+
+    func testMissingDeviceAndNonV4L2NodeFailClearly() {
+        XCTAssertThrowsError(try V4L2Source(config: V4L2Config(device: "/dev/video-does-not-exist"))) { error in
+            guard case let .system(device, call, e)? = error as? V4L2Error else { return XCTFail("\(error)") }
+            XCTAssertEqual(device, "/dev/video-does-not-exist")
+            XCTAssertEqual(call, "open")
+            XCTAssertEqual(e, ENOENT)
+            XCTAssertTrue((error as? V4L2Error)?.isDeviceGone ?? false)
+        }
+        // libv4l2's open already runs QUERYCAP and refuses a node that is not V4L2.
+        XCTAssertThrowsError(try V4L2Source(config: V4L2Config(device: "/dev/null"))) { error in
+            guard case let .system(_, call, e)? = error as? V4L2Error else { return XCTFail("\(error)") }
+            XCTAssertEqual(call, "open")
+            XCTAssertEqual(e, ENOTTY)
+            XCTAssertFalse((error as? V4L2Error)?.isDeviceGone ?? true)
+        }
+    }
+}
