@@ -421,15 +421,105 @@ func checkCloseWhileReconnecting() {
     }
 }
 
+/// Drain to newest: after the consumer stalls, every ready buffer is dequeued, the newest is delivered and the
+/// older ones are requeued (counted as skipped); the next frame is then fresh, and the frames the driver could
+/// not fill while every buffer was full show up as a sequence gap, counted as dropped.
+func checkDrainToNewest() {
+    do {
+        var config = baseConfig(.yuyv)
+        config.drainToNewest = true
+        let source = try V4L2Source(config: config)
+        defer { source.close() }
+        let first = try source.nextFrame()
+        usleep(400_000)
+        let c0 = source.counters
+        let frame = try source.nextFrame()
+        let jump = Int((frame?.seq ?? 0) &- (first?.seq ?? 0))
+        let st = source.stats
+        let dropped = Int(source.counters.framesDropped - c0.framesDropped)
+        let next = try source.nextFrame()
+        let nextAgeMs = next.map { Int((realtimeNs() - $0.stampNs) / 1_000_000) } ?? -1
+        emit(
+            "drain_to_newest",
+            ok: frame != nil && jump >= 2 && Int(st.framesSkipped) == jump - 1 - dropped && nextAgeMs < 150
+                && source.counters.framesDropped > 0,
+            [
+                ("seq_jump", .i(jump)), ("skipped", .u(st.framesSkipped)), ("next_frame_age_ms", .i(nextAgeMs)),
+                ("buffers", .i(config.bufferCount)), ("counters", counterFields(source.counters)),
+            ])
+    } catch {
+        emit("drain_to_newest", ok: false, [("error", .s(errorText(error)))])
+    }
+}
+
+/// close() from another thread ends a nextFrame() blocked in poll (1 fps, so a frame is up to 1 s away).
+func checkCloseWhilePolling() {
+    do {
+        var config = baseConfig(.yuyv)
+        config.fps = 1
+        let source = try V4L2Source(config: config)
+        let fps = source.negotiated?.fps ?? 0
+        _ = try source.nextFrame()
+        var returnedNil = false
+        var returnedAt = 0.0
+        let worker = Worker {
+            returnedNil = (try? source.nextFrame()) == nil
+            returnedAt = now()
+        }
+        usleep(200_000)
+        let closedAt = now()
+        source.close()
+        worker.join()
+        let latency = returnedAt - closedAt
+        emit(
+            "close_while_polling", ok: fps == 1 && returnedNil && latency < 0.2 && source.state == .finished,
+            [("fps", .d(fps)), ("close_latency_s", .d((latency * 1000).rounded() / 1000))])
+    } catch {
+        emit("close_while_polling", ok: false, [("error", .s(errorText(error)))])
+    }
+}
+
+/// A reopen that fails (inject_vidioc_streamon_error makes the next STREAMON fail) is retried after a backoff.
+func checkReconnectRetriesFailedAttempt() {
+    do {
+        let source = try V4L2Source(config: baseConfig(.yuyv))
+        defer { source.close() }
+        _ = try source.nextFrame()
+        try setControl("inject_vidioc_streamon_error", 1)
+        try setControl("inject_fatal_streaming_error", 1)
+        var thrown = false
+        for _ in 0..<5 {
+            do { _ = try source.nextFrame() } catch {
+                thrown = true
+                break
+            }
+        }
+        let frame = try source.nextFrame()
+        let st = source.stats
+        emit(
+            "reconnect_retry",
+            ok: thrown && frame != nil && st.failedReconnectAttempts == 1 && source.counters.reconnects == 1,
+            [
+                ("failed_attempts", .u(st.failedReconnectAttempts)), ("last_error", source.lastError.map { .s($0) } ?? .null),
+                ("counters", counterFields(source.counters)),
+            ])
+    } catch {
+        emit("reconnect_retry", ok: false, [("error", .s(errorText(error)))])
+    }
+}
+
 let started = now()
 probe()
 checkAuto()
 for (format, tol) in [(V4L2Config.Format.yuyv, 8), (.uyvy, 8), (.grey, 8), (.rgb24, 4), (.bgr24, 4)] {
     checkFormat(format, tolerance: tol)
 }
+checkDrainToNewest()
+checkCloseWhilePolling()
 checkDropped()
 checkBufFlagError()
 checkFatalStreamingError()
+checkReconnectRetriesFailedAttempt()
 checkDisconnect()
 checkCloseWhileReconnecting()
 print(

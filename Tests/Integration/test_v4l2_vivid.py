@@ -45,7 +45,7 @@ def test_vm_ran_and_every_check_passed(vivid_run):
     assert summary, f"no summary from the VM (exit {proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
     failed = [e for e in events if e["event"] != "summary" and not e["ok"]]
     assert not failed, json.dumps(failed, indent=1)
-    assert summary[0]["failures"] == 0 and summary[0]["checks"] >= 12
+    assert summary[0]["failures"] == 0 and summary[0]["checks"] >= 15
     assert proc.returncode == 0
 
 
@@ -98,7 +98,23 @@ def test_outage_reported_handles_released_and_resumed(vivid_run, name):
     assert ("No such device" in e["error"]) if name == "disconnect" else ("Input/output error" in e["error"])
 
 
-def test_close_unblocks_reconnect(vivid_run):
+def test_close_unblocks_reconnect_and_poll(vivid_run):
     _, events = vivid_run
     e = by_event(events, "close_while_reconnecting")[0]
     assert e["failed_attempts"] >= 1 and e["close_latency_s"] < 0.5 and e["state"] == "finished"
+    e = by_event(events, "close_while_polling")[0]
+    assert e["fps"] == 1.0 and e["close_latency_s"] < 0.2
+
+
+def test_drain_delivers_newest(vivid_run):
+    _, events = vivid_run
+    e = by_event(events, "drain_to_newest")[0]
+    assert e["seq_jump"] >= 2 and e["skipped"] >= 1 and e["next_frame_age_ms"] < 150
+    assert e["counters"]["dropped"] > 0
+
+
+def test_failed_reopen_retried_with_backoff(vivid_run):
+    _, events = vivid_run
+    e = by_event(events, "reconnect_retry")[0]
+    assert e["failed_attempts"] == 1 and e["counters"]["reconnects"] == 1
+    assert "VIDIOC_STREAMON" in e["last_error"]
