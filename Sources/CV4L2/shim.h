@@ -32,3 +32,29 @@ static inline unsigned long cv4l2_VIDIOC_G_CTRL(void) { return VIDIOC_G_CTRL; }
 static inline unsigned long cv4l2_VIDIOC_S_CTRL(void) { return VIDIOC_S_CTRL; }
 
 static inline unsigned int cv4l2_fourcc(char a, char b, char c, char d) { return v4l2_fourcc(a, b, c, d); }
+
+// A libv4lconvert converter bound to no device: every query but QUERYCAP answers EINVAL. Benchmarks use it
+// as the reference C implementation of the YUYV/MJPEG -> RGB24 conversions cameras get through libv4l2.
+#include <libv4lconvert.h>
+#include <libv4l-plugin.h>
+#include <errno.h>
+#include <string.h>
+
+static int cv4l2_stub_ioctl(void *priv, int fd, unsigned long int request, void *arg) {
+    (void)priv; (void)fd;
+    if (request == VIDIOC_QUERYCAP) {
+        struct v4l2_capability *cap = (struct v4l2_capability *)arg;
+        memset(cap, 0, sizeof *cap);
+        cap->capabilities = V4L2_CAP_VIDEO_CAPTURE | V4L2_CAP_STREAMING | V4L2_CAP_DEVICE_CAPS;
+        cap->device_caps = V4L2_CAP_VIDEO_CAPTURE | V4L2_CAP_STREAMING;
+        return 0;
+    }
+    errno = EINVAL;
+    return -1;
+}
+
+static const struct libv4l_dev_ops cv4l2_stub_ops = { .ioctl = cv4l2_stub_ioctl };
+
+static inline struct v4lconvert_data *cv4l2_converter_without_device(void) {
+    return v4lconvert_create_with_dev_ops(-1, NULL, &cv4l2_stub_ops);
+}

@@ -6,5 +6,6 @@ import Inference
 struct PerceptionNodeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "perception-node",
-        abstract: "A reasoning-segmentation perception node (Qwen2.5-VL reasoning + SAM2 masks) over ZeroMQ.")
+        abstract: "A reasoning-segmentation perception node (Qwen2.5-VL reasoning + SAM2 masks) over ZeroMQ.",
+        subcommands: [V4L2ProbeCommand.self])
 }
