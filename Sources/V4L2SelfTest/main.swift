@@ -14,6 +14,8 @@ let args = CommandLine.arguments
 let devicePath = args.count > 1 ? args[1] : "/dev/video0"
 let width = args.count > 2 ? Int(args[2]) ?? 320 : 320
 let height = args.count > 3 ? Int(args[3]) ?? 180 : 180
+/// The stable name scripts/vivid/init creates (udev's /dev/v4l/by-id layout).
+let byIdName = args.count > 4 ? args[4] : "platform-vivid.0-video-index0"
 
 // MARK: JSON lines
 
@@ -329,9 +331,12 @@ func checkFatalStreamingError() {
 }
 
 /// disconnect: outage reported, every handle released (which lets vivid come back), renegotiated, resumed.
+/// The source opens the camera by its /dev/v4l/by-id name, as a robot configuration would.
 func checkDisconnect() {
     do {
-        let source = try V4L2Source(config: baseConfig(.yuyv))
+        var config = baseConfig(.yuyv)
+        config.device = byIdName
+        let source = try V4L2Source(config: config)
         defer { source.close() }
         for _ in 0..<2 { _ = try source.nextFrame() }
         let seqBefore = try source.nextFrame()?.seq ?? 0
@@ -363,6 +368,7 @@ func checkDisconnect() {
                 ("video_handles_while_reconnecting", .i(handles)), ("resumed", .b(frame != nil)),
                 ("seq_before", .u(seqBefore)), ("seq_after", frame.map { .u($0.seq) } ?? .null),
                 ("reconnect_seconds", .d((outage * 1000).rounded() / 1000)), ("counters", counterFields(c)),
+                ("device", .s(config.devicePath)),
             ])
     } catch {
         emit("disconnect", ok: false, [("error", .s(errorText(error)))])

@@ -96,6 +96,8 @@ def test_outage_reported_handles_released_and_resumed(vivid_run, name):
     assert e["video_handles_while_reconnecting"] == 0
     assert e["resumed"] and e["counters"]["reconnects"] == 1
     assert ("No such device" in e["error"]) if name == "disconnect" else ("Input/output error" in e["error"])
+    if name == "disconnect":
+        assert e["device"] == "/dev/v4l/by-id/platform-vivid.0-video-index0"
 
 
 def test_close_unblocks_reconnect_and_poll(vivid_run):
