@@ -6,6 +6,13 @@ import PackageDescription
 /// Hot numeric code is built with bounds checks off in release builds; debug keeps them.
 let fastMath: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
 
+/// Compute's SIMD8<Float> kernels need AVX2+FMA code generation (the x86-64 baseline turns each FMA into a libm call).
+#if arch(x86_64)
+let simdCodegen: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
+#else
+let simdCodegen: [SwiftSetting] = []
+#endif
+
 let package = Package(
     name: "perception-node",
     platforms: [.macOS(.v14)],
@@ -41,7 +48,7 @@ let package = Package(
             dependencies: ["Imaging", "CV4L2", "CTurboJPEG", "CZstd", "CLZ4", .product(name: "Logging", package: "swift-log")],
             swiftSettings: fastMath),
         // Tensors over a backend interface; the BLAS backend (OpenBLAS + SIMD kernels).
-        .target(name: "Compute", dependencies: ["COpenBLAS"], swiftSettings: fastMath),
+        .target(name: "Compute", dependencies: ["COpenBLAS"], swiftSettings: fastMath + simdCodegen),
         // Checkpoint readers: PyTorch .pt (zip + strict unpickler), safetensors; memory-mapped.
         .target(name: "Checkpoint", swiftSettings: fastMath),
         // Models (SAM2, Qwen2.5-VL), tokenizer, reasoning-segmentation pipeline.

@@ -1,0 +1,136 @@
+import Foundation
+
+extension BLASBackend {
+    public func permute(_ x: Tensor, _ dims: [Int]) throws -> Tensor {
+        try requireF32(x, "permute")
+        guard dims.count == x.rank, Set(dims).count == dims.count, dims.allSatisfy({ $0 >= 0 && $0 < x.rank }) else {
+            throw ComputeError.invalidArgument(op: "permute", message: "dims \(dims) for shape \(x.shape)")
+        }
+        let outShape = dims.map { x.shape[$0] }
+        let y = Tensor(uninitialized: outShape)
+        let n = x.count
+        guard n > 0 else { return y }
+        var inStrides = [Int](repeating: 1, count: x.rank)
+        for i in stride(from: x.rank - 2, through: 0, by: -1) { inStrides[i] = inStrides[i + 1] * x.shape[i + 1] }
+        // Merge nothing fancy: the innermost output dim is copied with its input stride.
+        let srcStrides = dims.map { inStrides[$0] }
+        let rank = x.rank
+        let xp = x.floats, yp = y.floats
+        if rank == 0 { yp[0] = xp[0]; return y }
+        let inner = outShape[rank - 1]
+        let innerStride = srcStrides[rank - 1]
+        let outer = n / max(inner, 1)
+        Parallel.forRanges(outer, threads: threads, grain: max(1, 8192 / max(inner, 1))) { r in
+            var idx = [Int](repeating: 0, count: rank)
+            for o in r {
+                var rem = o
+                var src = 0
+                for d in stride(from: rank - 2, through: 0, by: -1) {
+                    idx[d] = rem % outShape[d]
+                    rem /= outShape[d]
+                    src += idx[d] * srcStrides[d]
+                }
+                let dst = yp + o * inner
+                if innerStride == 1 {
+                    dst.update(from: xp + src, count: inner)
+                } else {
+                    let s = xp + src
+                    for i in 0..<inner { dst[i] = s[i * innerStride] }
+                }
+            }
+        }
+        return y
+    }
+
+    public func slice(_ x: Tensor, dim: Int, start: Int, end: Int) throws -> Tensor {
+        try requireF32(x, "slice")
+        guard dim >= 0, dim < x.rank, 0 <= start, start <= end, end <= x.shape[dim] else {
+            throw ComputeError.invalidArgument(op: "slice", message: "dim \(dim) \(start)..<\(end) of \(x.shape)")
+        }
+        var shape = x.shape
+        shape[dim] = end - start
+        let y = Tensor(uninitialized: shape)
+        let inner = x.shape[(dim + 1)...].reduce(1, *)
+        let outer = x.shape[..<dim].reduce(1, *)
+        let span = (end - start) * inner
+        let xp = x.floats, yp = y.floats
+        let srcRow = x.shape[dim] * inner
+        Parallel.forRanges(outer, threads: threads, grain: max(1, 16384 / max(span, 1))) { r in
+            for o in r { (yp + o * span).update(from: xp + o * srcRow + start * inner, count: span) }
+        }
+        return y
+    }
+
+    public func concat(_ xs: [Tensor], dim: Int) throws -> Tensor {
+        guard let first = xs.first, dim >= 0, dim < first.rank else {
+            throw ComputeError.invalidArgument(op: "concat", message: "\(xs.count) tensors along dim \(dim)")
+        }
+        for t in xs {
+            try requireF32(t, "concat")
+            guard t.rank == first.rank, (0..<t.rank).allSatisfy({ $0 == dim || t.shape[$0] == first.shape[$0] }) else {
+                throw ComputeError.shapeMismatch(op: "concat", message: "\(xs.map(\.shape)) along dim \(dim)")
+            }
+        }
+        var shape = first.shape
+        shape[dim] = xs.reduce(0) { $0 + $1.shape[dim] }
+        let y = Tensor(uninitialized: shape)
+        let inner = first.shape[(dim + 1)...].reduce(1, *)
+        let outer = first.shape[..<dim].reduce(1, *)
+        let dstRow = shape[dim] * inner
+        let yp = y.floats
+        var off = 0
+        for t in xs {
+            let span = t.shape[dim] * inner
+            let tp = t.floats
+            let o0 = off
+            Parallel.forRanges(outer, threads: threads, grain: max(1, 16384 / max(span, 1))) { r in
+                for o in r { (yp + o * dstRow + o0).update(from: tp + o * span, count: span) }
+            }
+            off += span
+        }
+        return y
+    }
+
+    public func rotary(_ x: Tensor, angles: Tensor, style: RotaryStyle, headsBeforeTokens: Bool) throws -> Tensor {
+        try requireF32(x, "rotary"); try requireF32(angles, "rotary")
+        guard x.rank >= 3, angles.rank == 2 else {
+            throw ComputeError.shapeMismatch(op: "rotary", message: "x \(x.shape), angles \(angles.shape)")
+        }
+        let d = x.shape[x.rank - 1]
+        let (l, h) = headsBeforeTokens ? (x.shape[x.rank - 2], x.shape[x.rank - 3]) : (x.shape[x.rank - 3], x.shape[x.rank - 2])
+        guard d % 2 == 0, angles.shape[0] == l, angles.shape[1] == d / 2 else {
+            throw ComputeError.shapeMismatch(op: "rotary", message: "x \(x.shape), angles \(angles.shape) (expected [\(l), \(d / 2)])")
+        }
+        let half = d / 2
+        let cosT = UnsafeMutablePointer<Float>.allocate(capacity: l * half)
+        let sinT = UnsafeMutablePointer<Float>.allocate(capacity: l * half)
+        defer { cosT.deallocate(); sinT.deallocate() }
+        let ap = angles.floats
+        for i in 0..<(l * half) { cosT[i] = Foundation.cos(ap[i]); sinT[i] = Foundation.sin(ap[i]) }
+        let y = Tensor(uninitialized: x.shape)
+        let xp = x.floats, yp = y.floats
+        let vectors = x.count / d
+        Parallel.forRanges(vectors, threads: threads, grain: 256) { r in
+            for vi in r {
+                let pos = headsBeforeTokens ? vi % l : (vi / h) % l
+                let c = cosT + pos * half, s = sinT + pos * half
+                let src = xp + vi * d, dst = yp + vi * d
+                switch style {
+                case .halfSplit:
+                    for i in 0..<half {
+                        let a = src[i], b = src[i + half]
+                        dst[i] = a * c[i] - b * s[i]
+                        dst[i + half] = b * c[i] + a * s[i]
+                    }
+                case .adjacentPairs:
+                    for i in 0..<half {
+                        let a = src[2 * i], b = src[2 * i + 1]
+                        dst[2 * i] = a * c[i] - b * s[i]
+                        dst[2 * i + 1] = b * c[i] + a * s[i]
+                    }
+                }
+            }
+        }
+        return y
+    }
+}

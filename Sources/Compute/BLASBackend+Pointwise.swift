@@ -1,0 +1,194 @@
+import Foundation
+
+@inline(__always) func ld8(_ p: UnsafePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
+@inline(__always) func st8(_ p: UnsafeMutablePointer<Float>, _ v: SIMD8<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self) }
+
+extension BLASBackend {
+    /// Elements per parallel chunk for memory-bound loops.
+    static var pointwiseGrain: Int { 1 << 15 }
+
+    func broadcastInner(_ a: Tensor, _ b: Tensor, _ op: String) throws -> Int {
+        try requireF32(a, op); try requireF32(b, op)
+        var bs = b.shape[...]
+        while bs.count > a.rank, bs.first == 1 { bs = bs.dropFirst() }
+        while bs.first == 1, bs.count > 1, Array(a.shape.suffix(bs.count)) != Array(bs) { bs = bs.dropFirst() }
+        guard bs.count <= a.rank, Array(a.shape.suffix(bs.count)) == Array(bs) else {
+            throw ComputeError.shapeMismatch(op: op, message: "\(a.shape) with \(b.shape) (b must match a trailing suffix of a)")
+        }
+        return b.count
+    }
+
+    private func binary(_ a: Tensor, _ b: Tensor, _ op: String, _ f: @escaping (SIMD8<Float>, SIMD8<Float>) -> SIMD8<Float>, _ g: @escaping (Float, Float) -> Float) throws -> Tensor {
+        let inner = try broadcastInner(a, b, op)
+        let y = Tensor(uninitialized: a.shape)
+        let n = a.count
+        guard n > 0 else { return y }
+        let ap = a.floats, bp = b.floats, yp = y.floats
+        if inner == n {
+            Parallel.forRanges(n, threads: threads, grain: Self.pointwiseGrain) { r in
+                var i = r.lowerBound
+                while i + 8 <= r.upperBound { st8(yp + i, f(ld8(ap + i), ld8(bp + i))); i += 8 }
+                while i < r.upperBound { yp[i] = g(ap[i], bp[i]); i += 1 }
+            }
+        } else {
+            let outer = n / max(inner, 1)
+            Parallel.forRanges(outer, threads: threads, grain: max(1, Self.pointwiseGrain / max(inner, 1))) { r in
+                for o in r {
+                    let ar = ap + o * inner, yr = yp + o * inner
+                    var i = 0
+                    while i + 8 <= inner { st8(yr + i, f(ld8(ar + i), ld8(bp + i))); i += 8 }
+                    while i < inner { yr[i] = g(ar[i], bp[i]); i += 1 }
+                }
+            }
+        }
+        return y
+    }
+
+    public func add(_ a: Tensor, _ b: Tensor) throws -> Tensor { try binary(a, b, "add", { $0 + $1 }, { $0 + $1 }) }
+    public func mul(_ a: Tensor, _ b: Tensor) throws -> Tensor { try binary(a, b, "mul", { $0 * $1 }, { $0 * $1 }) }
+
+    public func scale(_ x: Tensor, by s: Float) throws -> Tensor {
+        try map(x, "scale", { $0 * s })
+    }
+
+    func map(_ x: Tensor, _ op: String, _ f: @escaping (SIMD8<Float>) -> SIMD8<Float>) throws -> Tensor {
+        try requireF32(x, op)
+        let y = Tensor(uninitialized: x.shape)
+        let xp = x.floats, yp = y.floats
+        Parallel.forRanges(x.count, threads: threads, grain: Self.pointwiseGrain) { r in
+            var i = r.lowerBound
+            while i + 8 <= r.upperBound { st8(yp + i, f(ld8(xp + i))); i += 8 }
+            if i < r.upperBound {
+                var tail = SIMD8<Float>()
+                for j in i..<r.upperBound { tail[j - i] = xp[j] }
+                let o = f(tail)
+                for j in i..<r.upperBound { yp[j] = o[j - i] }
+            }
+        }
+        return y
+    }
+
+    public func unary(_ x: Tensor, _ op: UnaryOp) throws -> Tensor {
+        switch op {
+        case .gelu: return try map(x, "gelu", Self.gelu8)
+        case .geluTanh: return try map(x, "geluTanh", Self.geluTanh8)
+        case .silu: return try map(x, "silu", { $0 / (1 + exp8(-$0)) })
+        case .relu: return try map(x, "relu", { $0.replacing(with: 0, where: $0 .< 0) })
+        case .sigmoid: return try map(x, "sigmoid", { 1 / (1 + exp8(-$0)) })
+        }
+    }
+
+    @inline(__always) static func gelu8(_ v: SIMD8<Float>) -> SIMD8<Float> {
+        v * 0.5 * (1 + erf8(v * 0.70710678118654752440))
+    }
+
+    @inline(__always) static func geluTanh8(_ v: SIMD8<Float>) -> SIMD8<Float> {
+        let inner = (v + v * v * v * 0.044715) * 0.79788456080286535588
+        return v * 0.5 * (1 + tanh8(inner))
+    }
+
+    // MARK: - normalization
+
+    private func rowsOf(_ x: Tensor, _ c: Int) -> Int { c == 0 ? 0 : x.count / c }
+
+    public func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float) throws -> Tensor {
+        try requireF32(x, "layerNorm")
+        guard x.rank >= 1 else { throw ComputeError.invalidShape(op: "layerNorm", shape: x.shape) }
+        let c = x.shape[x.rank - 1]
+        for p in [weight, bias] { if let p { try requireF32(p, "layerNorm"); guard p.count == c else { throw ComputeError.shapeMismatch(op: "layerNorm", message: "x \(x.shape), param \(p.shape)") } } }
+        let y = Tensor(uninitialized: x.shape)
+        let xp = x.floats, yp = y.floats
+        let wp = weight?.floats, bp = bias?.floats
+        Parallel.forRanges(rowsOf(x, c), threads: threads, grain: max(1, 8192 / max(c, 1))) { r in
+            for row in r {
+                layerNormRow(xp + row * c, yp + row * c, c, wp, bp, eps)
+            }
+        }
+        return y
+    }
+
+    public func layerNorm2d(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Float) throws -> Tensor {
+        try requireF32(x, "layerNorm2d")
+        guard x.rank == 4, weight.count == x.shape[1], bias.count == x.shape[1] else {
+            throw ComputeError.shapeMismatch(op: "layerNorm2d", message: "x \(x.shape), weight \(weight.shape), bias \(bias.shape)")
+        }
+        let nhwc = try permute(x, [0, 2, 3, 1])
+        let normed = try layerNorm(nhwc, weight: weight, bias: bias, eps: eps)
+        return try permute(normed, [0, 3, 1, 2])
+    }
+
+    public func rmsNorm(_ x: Tensor, weight: Tensor?, eps: Float) throws -> Tensor {
+        try requireF32(x, "rmsNorm")
+        guard x.rank >= 1 else { throw ComputeError.invalidShape(op: "rmsNorm", shape: x.shape) }
+        let c = x.shape[x.rank - 1]
+        if let w = weight { try requireF32(w, "rmsNorm"); guard w.count == c else { throw ComputeError.shapeMismatch(op: "rmsNorm", message: "x \(x.shape), weight \(w.shape)") } }
+        let y = Tensor(uninitialized: x.shape)
+        let xp = x.floats, yp = y.floats, wp = weight?.floats
+        Parallel.forRanges(rowsOf(x, c), threads: threads, grain: max(1, 8192 / max(c, 1))) { r in
+            for row in r {
+                let xr = xp + row * c, yr = yp + row * c
+                let ms = dotF32(xr, xr, c) / Float(c)
+                let inv = 1 / (ms + eps).squareRoot()
+                if let wp { for i in 0..<c { yr[i] = (xr[i] * inv) * wp[i] } } else { for i in 0..<c { yr[i] = xr[i] * inv } }
+            }
+        }
+        return y
+    }
+
+    public func softmax(_ x: Tensor) throws -> Tensor {
+        try requireF32(x, "softmax")
+        guard x.rank >= 1 else { throw ComputeError.invalidShape(op: "softmax", shape: x.shape) }
+        let c = x.shape[x.rank - 1]
+        let y = Tensor(uninitialized: x.shape)
+        let xp = x.floats, yp = y.floats
+        Parallel.forRanges(rowsOf(x, c), threads: threads, grain: max(1, 8192 / max(c, 1))) { r in
+            for row in r {
+                (yp + row * c).update(from: xp + row * c, count: c)
+                softmaxRowInPlace(yp + row * c, c)
+            }
+        }
+        return y
+    }
+}
+
+@inline(__always)
+func layerNormRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ c: Int, _ w: UnsafePointer<Float>?, _ b: UnsafePointer<Float>?, _ eps: Float) {
+    var s8 = SIMD8<Float>()
+    var i = 0
+    while i + 8 <= c { s8 += ld8(x + i); i += 8 }
+    var s = s8.sum()
+    while i < c { s += x[i]; i += 1 }
+    let mean = s / Float(c)
+    var v8 = SIMD8<Float>()
+    i = 0
+    while i + 8 <= c { let d = ld8(x + i) - mean; v8.addProduct(d, d); i += 8 }
+    var v = v8.sum()
+    while i < c { let d = x[i] - mean; v += d * d; i += 1 }
+    let rstd = 1 / (v / Float(c) + eps).squareRoot()
+    i = 0
+    if let w, let b {
+        while i + 8 <= c { st8(y + i, ((ld8(x + i) - mean) * rstd) * ld8(w + i) + ld8(b + i)); i += 8 }
+        while i < c { y[i] = ((x[i] - mean) * rstd) * w[i] + b[i]; i += 1 }
+    } else {
+        for j in 0..<c { y[j] = (x[j] - mean) * rstd * (w?[j] ?? 1) + (b?[j] ?? 0) }
+    }
+}
+
+@inline(__always)
+func softmaxRowInPlace(_ p: UnsafeMutablePointer<Float>, _ c: Int) {
+    var m8 = SIMD8<Float>(repeating: -.infinity)
+    var i = 0
+    while i + 8 <= c { m8 = pointwiseMax(m8, ld8(p + i)); i += 8 }
+    var m = m8.max()
+    while i < c { m = max(m, p[i]); i += 1 }
+    if m == -.infinity { m = 0 }
+    var s8 = SIMD8<Float>()
+    i = 0
+    while i + 8 <= c { let e = exp8(ld8(p + i) - m); st8(p + i, e); s8 += e; i += 8 }
+    var s = s8.sum()
+    while i < c { let e = Foundation.exp(p[i] - m); p[i] = e; s += e; i += 1 }
+    let inv = 1 / s
+    i = 0
+    while i + 8 <= c { st8(p + i, ld8(p + i) * inv); i += 8 }
+    while i < c { p[i] *= inv; i += 1 }
+}

@@ -1,0 +1,199 @@
+import COpenBLAS
+import Foundation
+
+/// The CPU backend: OpenBLAS sgemm for matrix products, SIMD kernels for everything else, all cores.
+///
+/// OpenBLAS runs multi-threaded for single large products; ops made of many small independent products
+/// (attention tiles, batched matmul) switch it to one thread and parallelize over the tasks instead.
+/// Use one backend per process (the OpenBLAS thread count is process-global).
+public final class BLASBackend: ComputeBackend, @unchecked Sendable {
+    public let threads: Int
+    public var name: String { "blas(openblas, \(threads) threads)" }
+    private let blasLock = NSLock()
+
+    /// `threads` defaults to the active processor count (or `PERCEPTION_THREADS` when set).
+    public init(threads: Int? = nil) {
+        let env = ProcessInfo.processInfo.environment["PERCEPTION_THREADS"].flatMap { Int($0) }
+        self.threads = max(1, threads ?? env ?? ProcessInfo.processInfo.activeProcessorCount)
+        openblas_set_num_threads(Int32(self.threads))
+    }
+
+    /// Runs `body` with OpenBLAS single-threaded so that the caller can parallelize over tasks.
+    func withSingleThreadedBLAS<R>(_ body: () throws -> R) rethrows -> R {
+        blasLock.lock()
+        openblas_set_num_threads(1)
+        defer {
+            openblas_set_num_threads(Int32(threads))
+            blasLock.unlock()
+        }
+        return try body()
+    }
+
+    // MARK: - linear algebra
+
+    public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor {
+        guard weight.rank == 2, x.rank >= 1, x.shape[x.rank - 1] == weight.shape[1] else {
+            throw ComputeError.shapeMismatch(op: "linear", message: "x \(x.shape), weight \(weight.shape)")
+        }
+        try requireF32(x, "linear")
+        let inF = weight.shape[1], outF = weight.shape[0]
+        let m = inF == 0 ? 0 : x.count / inF
+        if let b = bias {
+            try requireF32(b, "linear bias")
+            guard b.count == outF else { throw ComputeError.shapeMismatch(op: "linear", message: "bias \(b.shape) for weight \(weight.shape)") }
+        }
+        let y = Tensor(uninitialized: Array(x.shape.dropLast()) + [outF])
+        guard m > 0, outF > 0 else { return y }
+        let yp = y.floats
+        if let b = bias {
+            let bp = b.floats
+            Parallel.forRanges(m, threads: threads, grain: max(1, 65536 / max(outF, 1))) { r in
+                for i in r { (yp + i * outF).update(from: bp, count: outF) }
+            }
+        }
+        let beta: Float = bias == nil ? 0 : 1
+        switch weight.elementType {
+        case .float32:
+            sgemm(transA: false, transB: true, m: m, n: outF, k: inF, alpha: 1, a: x.floats, lda: inF,
+                  b: weight.floats, ldb: inF, beta: beta, c: yp, ldc: outF)
+        case .bfloat16:
+            if m <= 4 {
+                bf16Gemv(x: x.floats, rows: m, w: weight.bf16Bits, outF: outF, inF: inF, y: yp, accumulate: bias != nil)
+            } else {
+                bf16TiledGemm(x: x.floats, m: m, w: weight.bf16Bits, outF: outF, inF: inF, y: yp, beta: beta)
+            }
+        }
+        return y
+    }
+
+    /// y[m, outF] (+)= x[m, inF] · wᵀ with w bf16 [outF, inF]: rows of w are widened tile by tile.
+    private func bf16TiledGemm(x: UnsafePointer<Float>, m: Int, w: UnsafePointer<UInt16>, outF: Int, inF: Int,
+                               y: UnsafeMutablePointer<Float>, beta: Float) {
+        let tile = max(16, min(outF, (1 << 20) / max(inF, 1)))
+        let buf = UnsafeMutablePointer<Float>.allocate(capacity: tile * inF)
+        defer { buf.deallocate() }
+        var j0 = 0
+        while j0 < outF {
+            let nt = min(tile, outF - j0)
+            let src = w + j0 * inF
+            Parallel.forRanges(nt * inF, threads: threads, grain: 1 << 16) { r in
+                widenBF16(src + r.lowerBound, buf + r.lowerBound, r.count)
+            }
+            sgemm(transA: false, transB: true, m: m, n: nt, k: inF, alpha: 1, a: x, lda: inF, b: buf, ldb: inF,
+                  beta: beta, c: y + j0, ldc: outF)
+            j0 += nt
+        }
+    }
+
+    /// Decode-time path: a few rows against bf16 weights read directly (memory bound).
+    private func bf16Gemv(x: UnsafePointer<Float>, rows: Int, w: UnsafePointer<UInt16>, outF: Int, inF: Int,
+                          y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        Parallel.forRanges(outF, threads: threads, grain: 64) { r in
+            for j in r {
+                let wr = w + j * inF
+                for i in 0..<rows {
+                    let d = dotBF16(x + i * inF, wr, inF)
+                    if accumulate { y[i * outF + j] += d } else { y[i * outF + j] = d }
+                }
+            }
+        }
+    }
+
+    public func matmul(_ a: Tensor, _ b: Tensor, transposeB: Bool) throws -> Tensor {
+        try requireF32(a, "matmul"); try requireF32(b, "matmul")
+        guard a.rank >= 2, b.rank >= 2 else { throw ComputeError.shapeMismatch(op: "matmul", message: "\(a.shape) x \(b.shape)") }
+        let m = a.shape[a.rank - 2], k = a.shape[a.rank - 1]
+        let bk = transposeB ? b.shape[b.rank - 1] : b.shape[b.rank - 2]
+        let n = transposeB ? b.shape[b.rank - 2] : b.shape[b.rank - 1]
+        let batchA = Array(a.shape.dropLast(2))
+        let batchB = Array(b.shape.dropLast(2))
+        guard bk == k, batchB.isEmpty || batchB == batchA else {
+            throw ComputeError.shapeMismatch(op: "matmul", message: "\(a.shape) x \(b.shape)\(transposeB ? "ᵀ" : "")")
+        }
+        let batches = batchA.reduce(1, *)
+        let y = Tensor(uninitialized: batchA + [m, n])
+        guard m > 0, n > 0, batches > 0 else { return y }
+        if k == 0 {
+            y.floats.initialize(repeating: 0, count: y.count)
+            return y
+        }
+        let ap = a.floats, bp = b.floats, yp = y.floats
+        let bStride = batchB.isEmpty ? 0 : k * n
+        let ldb = transposeB ? k : n
+        func one(_ i: Int) {
+            sgemm(transA: false, transB: transposeB, m: m, n: n, k: k, alpha: 1, a: ap + i * m * k, lda: k,
+                  b: bp + i * bStride, ldb: ldb, beta: 0, c: yp + i * m * n, ldc: n)
+        }
+        if batches >= threads && m * n * k < (1 << 22) {
+            withSingleThreadedBLAS { Parallel.forTasks(batches, threads: threads) { t, _ in one(t) } }
+        } else {
+            for i in 0..<batches { one(i) }
+        }
+        return y
+    }
+
+    // MARK: - helpers
+
+    func requireF32(_ t: Tensor, _ op: String) throws {
+        guard t.elementType == .float32 else { throw ComputeError.unsupportedElementType(op: op, t.elementType) }
+    }
+}
+
+/// Row-major sgemm: C = alpha·op(A)·op(B) + beta·C.
+@inline(__always)
+func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
+           b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
+}
+
+@inline(__always)
+func widenBF16(_ src: UnsafePointer<UInt16>, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
+    var i = 0
+    while i + 8 <= n {
+        let v = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<UInt16>.self)
+        let w = SIMD8<UInt32>(truncatingIfNeeded: v) &<< 16
+        UnsafeMutableRawPointer(dst + i).storeBytes(of: unsafeBitCast(w, to: SIMD8<Float>.self), as: SIMD8<Float>.self)
+        i += 8
+    }
+    while i < n {
+        dst[i] = Float(bitPattern: UInt32(src[i]) << 16)
+        i += 1
+    }
+}
+
+@inline(__always)
+func dotBF16(_ x: UnsafePointer<Float>, _ w: UnsafePointer<UInt16>, _ n: Int) -> Float {
+    var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
+    var i = 0
+    while i + 16 <= n {
+        let w0 = unsafeBitCast(SIMD8<UInt32>(truncatingIfNeeded: UnsafeRawPointer(w + i).loadUnaligned(as: SIMD8<UInt16>.self)) &<< 16, to: SIMD8<Float>.self)
+        let w1 = unsafeBitCast(SIMD8<UInt32>(truncatingIfNeeded: UnsafeRawPointer(w + i + 8).loadUnaligned(as: SIMD8<UInt16>.self)) &<< 16, to: SIMD8<Float>.self)
+        acc0.addProduct(UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self), w0)
+        acc1.addProduct(UnsafeRawPointer(x + i + 8).loadUnaligned(as: SIMD8<Float>.self), w1)
+        i += 16
+    }
+    var s = (acc0 + acc1).sum()
+    while i < n {
+        s += x[i] * Float(bitPattern: UInt32(w[i]) << 16)
+        i += 1
+    }
+    return s
+}
+
+@inline(__always)
+func dotF32(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ n: Int) -> Float {
+    var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
+    var i = 0
+    while i + 16 <= n {
+        acc0.addProduct(UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self), UnsafeRawPointer(y + i).loadUnaligned(as: SIMD8<Float>.self))
+        acc1.addProduct(UnsafeRawPointer(x + i + 8).loadUnaligned(as: SIMD8<Float>.self), UnsafeRawPointer(y + i + 8).loadUnaligned(as: SIMD8<Float>.self))
+        i += 16
+    }
+    var s = (acc0 + acc1).sum()
+    while i < n {
+        s += x[i] * y[i]
+        i += 1
+    }
+    return s
+}

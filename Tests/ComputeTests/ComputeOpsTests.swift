@@ -1,0 +1,253 @@
+import Compute
+import Foundation
+import XCTest
+
+/// Every op of `ComputeBackend` on the BLAS backend against a scalar reference (or torch outputs).
+final class ComputeOpsTests: XCTestCase {
+    let be = BLASBackend()
+    var rng = SeededRandom(42)
+
+    func testLinearFloat32WithAndWithoutBias() throws {
+        let x = try rng.tensor([2, 3, 37]), w = try rng.tensor([19, 37]), b = try rng.tensor([19])
+        let ref = Ref.matmul(x.toArray(), w.toArray(), m: 6, k: 37, n: 19, transB: true)
+        assertClose(try be.linear(x, weight: w, bias: nil), ref, shape: [2, 3, 19], "linear")
+        let withBias = (0..<ref.count).map { ref[$0] + b.toArray()[$0 % 19] }
+        assertClose(try be.linear(x, weight: w, bias: b), withBias, shape: [2, 3, 19], "linear+bias")
+        XCTAssertThrowsError(try be.linear(x, weight: try rng.tensor([19, 36]), bias: nil))
+    }
+
+    func testLinearBFloat16WeightsTiledAndGemv() throws {
+        let inF = 70, outF = 1100
+        let wf = rng.array(outF * inF)
+        let bits = wf.map { UInt16(truncatingIfNeeded: $0.bitPattern >> 16) }
+        let widened = bits.map { Float(bitPattern: UInt32($0) << 16) }
+        let b = try rng.tensor([outF])
+        try bits.withUnsafeBytes { raw in
+            let w = try Tensor(borrowing: raw, shape: [outF, inF], elementType: .bfloat16, owner: nil)
+            for m in [1, 3, 9] {
+                let x = try rng.tensor([m, inF])
+                let ref = Ref.matmul(x.toArray(), widened, m: m, k: inF, n: outF, transB: true)
+                let bb = b.toArray()
+                assertClose(try be.linear(x, weight: w, bias: b), (0..<ref.count).map { ref[$0] + bb[$0 % outF] }, shape: [m, outF], "bf16 linear m=\(m)")
+                assertClose(try be.linear(x, weight: w, bias: nil), ref, shape: [m, outF], "bf16 linear nobias m=\(m)")
+            }
+        }
+    }
+
+    func testMatmulBatchedTransposedAndBroadcast() throws {
+        let a = try rng.tensor([3, 5, 6, 8]), b = try rng.tensor([3, 5, 8, 7]), bt = try rng.tensor([3, 5, 7, 8]), b2 = try rng.tensor([8, 7])
+        let y = try be.matmul(a, b, transposeB: false)
+        let yt = try be.matmul(a, bt, transposeB: true)
+        let y2 = try be.matmul(a, b2, transposeB: false)
+        var r1: [Float] = [], r2: [Float] = [], r3: [Float] = []
+        let av = a.toArray(), bv = b.toArray(), btv = bt.toArray()
+        for i in 0..<15 {
+            r1 += Ref.matmul(Array(av[(i * 48)..<(i * 48 + 48)]), Array(bv[(i * 56)..<(i * 56 + 56)]), m: 6, k: 8, n: 7, transB: false)
+            r2 += Ref.matmul(Array(av[(i * 48)..<(i * 48 + 48)]), Array(btv[(i * 56)..<(i * 56 + 56)]), m: 6, k: 8, n: 7, transB: true)
+            r3 += Ref.matmul(Array(av[(i * 48)..<(i * 48 + 48)]), b2.toArray(), m: 6, k: 8, n: 7, transB: false)
+        }
+        assertClose(y, r1, shape: [3, 5, 6, 7], "matmul")
+        assertClose(yt, r2, shape: [3, 5, 6, 7], "matmul transB")
+        assertClose(y2, r3, shape: [3, 5, 6, 7], "matmul broadcast")
+        XCTAssertThrowsError(try be.matmul(a, try rng.tensor([2, 8, 7]), transposeB: false))
+    }
+
+    func testAddMulScaleBroadcast() throws {
+        let a = try rng.tensor([4, 3, 21]), b = try rng.tensor([4, 3, 21]), c = try rng.tensor([21]), d = try rng.tensor([1, 3, 21])
+        let av = a.toArray(), bv = b.toArray(), cv = c.toArray(), dv = d.toArray()
+        assertClose(try be.add(a, b), zip(av, bv).map(+), shape: a.shape, "add")
+        assertClose(try be.mul(a, b), zip(av, bv).map(*), shape: a.shape, "mul")
+        assertClose(try be.add(a, c), av.indices.map { av[$0] + cv[$0 % 21] }, shape: a.shape, "add bcast")
+        assertClose(try be.mul(a, d), av.indices.map { av[$0] * dv[$0 % 63] }, shape: a.shape, "mul bcast")
+        assertClose(try be.scale(a, by: -2.5), av.map { $0 * -2.5 }, shape: a.shape, "scale")
+        XCTAssertThrowsError(try be.add(a, try rng.tensor([5])))
+    }
+
+    func testUnaryOps() throws {
+        let x = try Tensor((0..<203).map { Float($0 - 101) / 12 }, shape: [7, 29])
+        let xv = x.toArray()
+        func check(_ op: UnaryOp, _ f: (Double) -> Double, tol: Float) throws {
+            assertClose(try be.unary(x, op), xv.map { Float(f(Double($0))) }, shape: x.shape, tol: tol, op.rawValue)
+        }
+        try check(.gelu, { $0 * 0.5 * (1 + erf($0 / 2.0.squareRoot())) }, tol: 3e-7)
+        try check(.geluTanh, { 0.5 * $0 * (1 + tanh((2 / Double.pi).squareRoot() * ($0 + 0.044715 * $0 * $0 * $0))) }, tol: 3e-7)
+        try check(.silu, { $0 / (1 + exp(-$0)) }, tol: 3e-7)
+        try check(.relu, { max($0, 0) }, tol: 0)
+        try check(.sigmoid, { 1 / (1 + exp(-$0)) }, tol: 3e-7)
+    }
+
+    func testGeluMatchesTorch() throws {
+        let x = try NPY.read(path: fixtureURL("gelu_input.npy").path).tensor()
+        assertClose(try be.unary(x, .gelu), try NPY.read(path: fixtureURL("gelu_erf.npy").path).values, shape: x.shape, tol: 2e-7, "gelu vs torch")
+        assertClose(try be.unary(x, .geluTanh), try NPY.read(path: fixtureURL("gelu_tanh.npy").path).values, shape: x.shape, tol: 2e-7, "gelu tanh vs torch")
+    }
+
+    func testNormsAndSoftmax() throws {
+        let c = 45
+        let x = try rng.tensor([3, 4, c]), w = try rng.tensor([c]), b = try rng.tensor([c])
+        let xv = x.toArray(), wv = w.toArray(), bv = b.toArray()
+        var ln: [Float] = [], rms: [Float] = [], sm: [Float] = []
+        for r in 0..<12 {
+            let row = xv[(r * c)..<(r * c + c)].map(Double.init)
+            let mean = row.reduce(0, +) / Double(c)
+            let variance = row.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(c)
+            let ms = row.map { $0 * $0 }.reduce(0, +) / Double(c)
+            for i in 0..<c {
+                ln.append(Float((row[i] - mean) / (variance + 1e-6).squareRoot() * Double(wv[i]) + Double(bv[i])))
+                rms.append(Float(row[i] / (ms + 1e-6).squareRoot() * Double(wv[i])))
+            }
+            sm += Ref.softmax(row.map { $0 * 7 }).map(Float.init)
+        }
+        assertClose(try be.layerNorm(x, weight: w, bias: b, eps: 1e-6), ln, shape: x.shape, tol: 2e-6, "layerNorm")
+        assertClose(try be.rmsNorm(x, weight: w, eps: 1e-6), rms, shape: x.shape, tol: 2e-6, "rmsNorm")
+        assertClose(try be.softmax(try be.scale(x, by: 7)), sm, shape: x.shape, tol: 1e-6, "softmax")
+        // LayerNorm2d over channels of an NCHW tensor.
+        let img = try rng.tensor([2, c, 3, 5])
+        let iv = img.toArray()
+        var ln2 = [Float](repeating: 0, count: iv.count)
+        for n in 0..<2 { for p in 0..<15 {
+            let vals = (0..<c).map { Double(iv[(n * c + $0) * 15 + p]) }
+            let mean = vals.reduce(0, +) / Double(c)
+            let variance = vals.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(c)
+            for ch in 0..<c { ln2[(n * c + ch) * 15 + p] = Float((vals[ch] - mean) / (variance + 1e-6).squareRoot() * Double(wv[ch]) + Double(bv[ch])) }
+        } }
+        assertClose(try be.layerNorm2d(img, weight: w, bias: b, eps: 1e-6), ln2, shape: img.shape, tol: 2e-6, "layerNorm2d")
+    }
+
+    /// Scalar SDPA: causal mask aligned bottom-right, query head h uses kv head h / (hq / hkv).
+    func refAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, scale: Double, causal: Bool) -> [Float] {
+        let (b, hq, lq, d) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
+        let (hkv, lk, dv) = (k.shape[1], k.shape[2], v.shape[3])
+        let qv = q.toArray(), kv = k.toArray(), vv = v.toArray()
+        var out = [Float](repeating: 0, count: b * hq * lq * dv)
+        for bi in 0..<b { for h in 0..<hq {
+            let kh = h / (hq / hkv)
+            for i in 0..<lq {
+                var scores = [Double]()
+                let visible = causal ? min(lk, i + (lk - lq) + 1) : lk
+                for j in 0..<visible {
+                    var s = 0.0
+                    for p in 0..<d { s += Double(qv[((bi * hq + h) * lq + i) * d + p]) * Double(kv[((bi * hkv + kh) * lk + j) * d + p]) }
+                    scores.append(s * scale)
+                }
+                let p = Ref.softmax(scores)
+                for e in 0..<dv {
+                    var acc = 0.0
+                    for j in 0..<visible { acc += p[j] * Double(vv[((bi * hkv + kh) * lk + j) * dv + e]) }
+                    out[((bi * hq + h) * lq + i) * dv + e] = Float(acc)
+                }
+            }
+        } }
+        return out
+    }
+
+    func testAttentionPlainCausalGroupedAndLong() throws {
+        for (b, hq, hkv, lq, lk, d, causal) in [(2, 2, 2, 33, 33, 16, false), (1, 4, 2, 7, 19, 8, true), (1, 6, 2, 300, 300, 12, true),
+                                                (1, 1, 1, 40, 2500, 8, false), (3, 2, 1, 1, 50, 32, true), (1, 2, 2, 64, 16, 72, false)] {
+            let q = try rng.tensor([b, hq, lq, d]), k = try rng.tensor([b, hkv, lk, d]), v = try rng.tensor([b, hkv, lk, d + 3])
+            let s = 1 / Double(d).squareRoot() * 3
+            let got = try be.attention(q: q, k: k, v: v, scale: Float(s), causal: causal)
+            assertClose(got, refAttention(q, k, v, scale: s, causal: causal), shape: [b, hq, lq, d + 3], tol: 2e-6, "attention \(b)x\(hq)/\(hkv) \(lq)x\(lk) causal \(causal)")
+        }
+        XCTAssertThrowsError(try be.attention(q: try rng.tensor([1, 3, 4, 8]), k: try rng.tensor([1, 2, 4, 8]), v: try rng.tensor([1, 2, 4, 8]), scale: 1, causal: false))
+    }
+
+    func testConv2dStridedPaddedAndPointwise() throws {
+        for (n, c, h, w, o, kh, kw, st, pd) in [(1, 3, 17, 19, 5, 7, 7, (4, 4), (3, 3)), (2, 4, 8, 6, 3, 1, 1, (1, 1), (0, 0)), (1, 1, 8, 8, 4, 2, 2, (2, 2), (0, 0)), (1, 2, 5, 5, 2, 3, 3, (1, 2), (1, 0))] {
+            let x = try rng.tensor([n, c, h, w]), wt = try rng.tensor([o, c, kh, kw]), b = try rng.tensor([o])
+            let (ref, shape) = Ref.conv2d(x.toArray(), n: n, c: c, h: h, w: w, wt.toArray(), o: o, kh: kh, kw: kw, b.toArray(), stride: st, pad: pd)
+            assertClose(try be.conv2d(x, weight: wt, bias: b, stride: st, padding: pd), ref, shape: shape, tol: 2e-6, "conv2d k\(kh)")
+        }
+    }
+
+    func testConvTranspose2x2() throws {
+        let (n, c, h, w, o) = (2, 5, 3, 4, 6)
+        let x = try rng.tensor([n, c, h, w]), wt = try rng.tensor([c, o, 2, 2]), b = try rng.tensor([o])
+        let xv = x.toArray(), wv = wt.toArray(), bv = b.toArray()
+        var ref = [Float](repeating: 0, count: n * o * 4 * h * w)
+        for ni in 0..<n { for oi in 0..<o { for y in 0..<(2 * h) { for xx in 0..<(2 * w) {
+            var s = Double(bv[oi])
+            for ci in 0..<c { s += Double(xv[((ni * c + ci) * h + y / 2) * w + xx / 2]) * Double(wv[((ci * o + oi) * 2 + y % 2) * 2 + xx % 2]) }
+            ref[((ni * o + oi) * 2 * h + y) * 2 * w + xx] = Float(s)
+        } } } }
+        assertClose(try be.convTranspose2x2(x, weight: wt, bias: b), ref, shape: [n, o, 2 * h, 2 * w], tol: 2e-6, "convT")
+    }
+
+    func testMaxPoolBothLayouts() throws {
+        let x = try rng.tensor([2, 3, 5, 6])
+        let xv = x.toArray()
+        var ref = [Float]()
+        for p in 0..<6 { for y in 0..<2 { for xx in 0..<3 {
+            ref.append([0, 1, 6, 7].map { xv[p * 30 + 2 * y * 6 + 2 * xx + $0] }.max() ?? 0)
+        } } }
+        assertClose(try be.maxPool2x2(x, layout: .nchw), ref, shape: [2, 3, 2, 3], tol: 0, "maxpool nchw")
+        let nhwc = try be.permute(x, [0, 2, 3, 1])
+        let pooled = try be.maxPool2x2(nhwc, layout: .nhwc)
+        assertClose(try be.permute(pooled, [0, 3, 1, 2]), ref, shape: [2, 3, 2, 3], tol: 0, "maxpool nhwc")
+    }
+
+    func testInterpolateMatchesTorch() throws {
+        let x = try NPY.read(path: fixtureURL("interp_input.npy").path).tensor()
+        let cases: [(String, InterpolationMode, Bool)] = [("bicubic_up", .bicubic, false), ("bicubic_down", .bicubic, false), ("bilinear_up", .bilinear, false),
+                                                          ("bilinear_down", .bilinear, false), ("nearest_up", .nearest, false), ("nearest_odd", .nearest, false),
+                                                          ("bilinear_aa_mixed", .bilinear, true), ("bilinear_aa_down", .bilinear, true), ("bicubic_aa_mixed", .bicubic, true)]
+        for (name, mode, aa) in cases {
+            let ref = try NPY.read(path: fixtureURL("interp_\(name).npy").path)
+            let got = try be.interpolate(x, height: ref.shape[2], width: ref.shape[3], mode: mode, antialias: aa)
+            assertClose(got, ref.values, shape: ref.shape, tol: mode == .bicubic ? 5e-6 : 1e-6, name)
+        }
+    }
+
+    func testPermuteSliceConcatReshape() throws {
+        let x = try rng.tensor([2, 3, 4, 5])
+        let xv = x.toArray()
+        let p = try be.permute(x, [2, 0, 3, 1])
+        var ref = [Float]()
+        for c in 0..<4 { for a in 0..<2 { for d in 0..<5 { for b in 0..<3 { ref.append(xv[((a * 3 + b) * 4 + c) * 5 + d]) } } } }
+        assertClose(p, ref, shape: [4, 2, 5, 3], tol: 0, "permute")
+        let s = try be.slice(x, dim: 2, start: 1, end: 3)
+        var sref = [Float]()
+        for a in 0..<2 { for b in 0..<3 { for c in 1..<3 { for d in 0..<5 { sref.append(xv[((a * 3 + b) * 4 + c) * 5 + d]) } } } }
+        assertClose(s, sref, shape: [2, 3, 2, 5], tol: 0, "slice")
+        let lo = try be.slice(x, dim: 2, start: 0, end: 1), hi = try be.slice(x, dim: 2, start: 1, end: 4)
+        assertClose(try be.concat([lo, hi], dim: 2), xv, shape: x.shape, tol: 0, "concat")
+        XCTAssertEqual(try x.reshaped([6, -1]).shape, [6, 20])
+        XCTAssertThrowsError(try x.reshaped([7, -1]))
+        XCTAssertThrowsError(try be.slice(x, dim: 1, start: 2, end: 4))
+        XCTAssertThrowsError(try be.permute(x, [0, 0, 1, 2]))
+    }
+
+    func testRotaryBothStylesAndLayouts() throws {
+        let (l, h, d) = (5, 3, 8)
+        let x = try rng.tensor([2, l, h, d])
+        let angles = try Tensor((0..<(l * d / 2)).map { Float($0 / (d / 2)) * powf(10000, -Float($0 % (d / 2)) / Float(d / 2)) }, shape: [l, d / 2])
+        let xv = x.toArray(), av = angles.toArray()
+        for style in [RotaryStyle.halfSplit, .adjacentPairs] {
+            var ref = [Float](repeating: 0, count: xv.count)
+            for bb in 0..<2 { for pos in 0..<l { for hh in 0..<h {
+                let base = ((bb * l + pos) * h + hh) * d
+                for i in 0..<(d / 2) {
+                    let (ia, ib) = style == .halfSplit ? (i, i + d / 2) : (2 * i, 2 * i + 1)
+                    let th = Double(av[pos * d / 2 + i])
+                    ref[base + ia] = Float(Double(xv[base + ia]) * cos(th) - Double(xv[base + ib]) * sin(th))
+                    ref[base + ib] = Float(Double(xv[base + ib]) * cos(th) + Double(xv[base + ia]) * sin(th))
+                }
+            } } }
+            assertClose(try be.rotary(x, angles: angles, style: style, headsBeforeTokens: false), ref, shape: x.shape, tol: 1e-6, "rotary tokens-major")
+            let hm = try be.permute(x, [0, 2, 1, 3])
+            let got = try be.permute(try be.rotary(hm, angles: angles, style: style, headsBeforeTokens: true), [0, 2, 1, 3])
+            assertClose(got, ref, shape: x.shape, tol: 1e-6, "rotary heads-major")
+        }
+    }
+
+    func testNPYRoundTrip() throws {
+        let x = try rng.tensor([3, 1, 4])
+        let path = NSTemporaryDirectory() + "compute-npy-\(getpid()).npy"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try NPY.write(x, to: path)
+        let back = try NPY.read(path: path)
+        XCTAssertEqual(back.shape, [3, 1, 4])
+        XCTAssertEqual(back.values, x.toArray())
+        XCTAssertThrowsError(try NPY.decode([0x93, 1, 2]))
+    }
+}

@@ -1,6 +1,0 @@
-import XCTest
-import Compute
-
-final class ComputeSmokeTests: XCTestCase {
-    func testModuleLinks() throws {}
-}
