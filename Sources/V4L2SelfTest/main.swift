@@ -514,12 +514,40 @@ func checkReconnectRetriesFailedAttempt() {
     }
 }
 
+/// A size and rate the driver does not offer: the source uses what the driver set (read back), not the request.
+func checkAdjustedNegotiation() {
+    do {
+        var config = baseConfig(.yuyv)
+        config.width = 333
+        config.height = 200
+        config.fps = 27
+        let source = try V4L2Source(config: config)
+        defer { source.close() }
+        guard let neg = source.negotiated, let frame = try source.nextFrame() else {
+            emit("adjusted_negotiation", ok: false, [("error", .s("no frame"))])
+            return
+        }
+        let adjusted = neg.width != 333 || neg.height != 200
+        emit(
+            "adjusted_negotiation",
+            ok: adjusted && frame.image.width == neg.width && frame.image.height == neg.height
+                && neg.bytesPerLine >= 2 * neg.width && (neg.fps ?? 0) > 0 && neg.fps != 27,
+            [
+                ("requested", .s("333x200@27")), ("width", .i(neg.width)), ("height", .i(neg.height)),
+                ("fps", neg.fps.map { .d($0) } ?? .null), ("frame", .s("\(frame.image.width)x\(frame.image.height)")),
+            ])
+    } catch {
+        emit("adjusted_negotiation", ok: false, [("error", .s(errorText(error)))])
+    }
+}
+
 let started = now()
 probe()
 checkAuto()
 for (format, tol) in [(V4L2Config.Format.yuyv, 8), (.uyvy, 8), (.grey, 8), (.rgb24, 4), (.bgr24, 4)] {
     checkFormat(format, tolerance: tol)
 }
+checkAdjustedNegotiation()
 checkDrainToNewest()
 checkCloseWhilePolling()
 checkDropped()

@@ -45,7 +45,7 @@ def test_vm_ran_and_every_check_passed(vivid_run):
     assert summary, f"no summary from the VM (exit {proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
     failed = [e for e in events if e["event"] != "summary" and not e["ok"]]
     assert not failed, json.dumps(failed, indent=1)
-    assert summary[0]["failures"] == 0 and summary[0]["checks"] >= 15
+    assert summary[0]["failures"] == 0 and summary[0]["checks"] >= 16
     assert proc.returncode == 0
 
 
@@ -71,6 +71,13 @@ def test_format_negotiated_and_colour_bars(vivid_run, fmt):
     assert len(seqs) == 4 and all(b > a for a, b in zip(seqs, seqs[1:]))
     assert e["bar_max_error"] <= e["tolerance"], e["bars"]
     assert e["counters"]["corrupt"] == 0
+
+
+def test_driver_adjusted_size_and_rate_are_read_back(vivid_run):
+    _, events = vivid_run
+    e = by_event(events, "adjusted_negotiation")[0]
+    assert (e["width"], e["height"]) != (333, 200) and e["frame"] == f"{e['width']}x{e['height']}"
+    assert e["fps"] and e["fps"] != 27
 
 
 def test_dropped_buffers_counted(vivid_run):
