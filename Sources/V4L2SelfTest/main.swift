@@ -20,11 +20,18 @@ let byIdName = args.count > 4 ? args[4] : "platform-vivid.0-video-index0"
 // MARK: JSON lines
 
 enum J {
-    case s(String), i(Int), u(UInt64), d(Double), b(Bool), a([J]), o([(String, J)]), null
+    case s(String)
+    case i(Int)
+    case u(UInt64)
+    case d(Double)
+    case b(Bool)
+    case a([J])
+    case o([(String, J)])
+    case null
 
     var text: String {
         switch self {
-        case let .s(v):
+        case .s(let v):
             var out = "\""
             for u in v.unicodeScalars {
                 switch u {
@@ -36,12 +43,12 @@ enum J {
                 }
             }
             return out + "\""
-        case let .i(v): return String(v)
-        case let .u(v): return String(v)
-        case let .d(v): return v.isFinite ? String(v) : "null"
-        case let .b(v): return v ? "true" : "false"
-        case let .a(v): return "[" + v.map(\.text).joined(separator: ",") + "]"
-        case let .o(v): return "{" + v.map { J.s($0.0).text + ":" + $0.1.text }.joined(separator: ",") + "}"
+        case .i(let v): return String(v)
+        case .u(let v): return String(v)
+        case .d(let v): return v.isFinite ? String(v) : "null"
+        case .b(let v): return v ? "true" : "false"
+        case .a(let v): return "[" + v.map(\.text).joined(separator: ",") + "]"
+        case .o(let v): return "{" + v.map { J.s($0.0).text + ":" + $0.1.text }.joined(separator: ",") + "}"
         case .null: return "null"
         }
     }
@@ -142,7 +149,8 @@ let bars75: [(String, [Int])] = [
 /// Mean colour of a 5x5 patch in the middle of each bar, half way down (the text overlay is switched off).
 func sampleBars(_ img: RGBImage) -> [[Int]] {
     (0..<8).map { bar in
-        let cx = (2 * bar + 1) * img.width / 16, cy = img.height / 2
+        let cx = (2 * bar + 1) * img.width / 16
+        let cy = img.height / 2
         var sum = [0, 0, 0]
         var n = 0
         for y in max(0, cy - 2)...min(img.height - 1, cy + 2) {
@@ -226,7 +234,8 @@ func checkFormat(_ format: V4L2Config.Format, frames: Int = 4, tolerance: Int) {
             "format", ok: ok,
             [
                 ("format", .s(format.rawValue)), ("fourcc", .s(neg.fourcc.description)), ("width", .i(neg.width)),
-                ("height", .i(neg.height)), ("bytesperline", .i(neg.bytesPerLine)), ("fps", neg.fps.map { .d($0) } ?? .null),
+                ("height", .i(neg.height)), ("bytesperline", .i(neg.bytesPerLine)),
+                ("fps", neg.fps.map { .d($0) } ?? .null),
                 ("frames", .i(seqs.count)), ("seqs", .a(seqs.map { .u($0) })), ("size_ok", .b(sizeOK)),
                 ("stamp_ok", .b(stampOK)), ("bars", .a(got.map { .a($0.map { .i($0) }) })), ("bar_max_error", .i(err)),
                 ("tolerance", .i(tolerance)), ("counters", counterFields(c)),
@@ -289,7 +298,8 @@ func checkBufFlagError() {
         }
         let c = source.counters
         emit(
-            "buf_flag_error", ok: c.framesCorrupt == 1 && frames == 6 && source.state == .streaming && c.reconnects == 0,
+            "buf_flag_error",
+            ok: c.framesCorrupt == 1 && frames == 6 && source.state == .streaming && c.reconnects == 0,
             [("frames_after", .i(frames)), ("counters", counterFields(c))])
     } catch {
         emit("buf_flag_error", ok: false, [("error", .s(errorText(error)))])
@@ -323,7 +333,8 @@ func checkFatalStreamingError() {
                 && source.state == .streaming,
             [
                 ("error", thrown.map { .s($0) } ?? .null), ("state_after_error", .s(stateAfterThrow)),
-                ("video_handles_while_reconnecting", .i(handles)), ("resumed", .b(resumed)), ("counters", counterFields(c)),
+                ("video_handles_while_reconnecting", .i(handles)), ("resumed", .b(resumed)),
+                ("counters", counterFields(c)),
             ])
     } catch {
         emit("fatal_streaming_error", ok: false, [("error", .s(errorText(error)))])
@@ -506,7 +517,8 @@ func checkReconnectRetriesFailedAttempt() {
             "reconnect_retry",
             ok: thrown && frame != nil && st.failedReconnectAttempts == 1 && source.counters.reconnects == 1,
             [
-                ("failed_attempts", .u(st.failedReconnectAttempts)), ("last_error", source.lastError.map { .s($0) } ?? .null),
+                ("failed_attempts", .u(st.failedReconnectAttempts)),
+                ("last_error", source.lastError.map { .s($0) } ?? .null),
                 ("counters", counterFields(source.counters)),
             ])
     } catch {

@@ -105,9 +105,12 @@ final class PixelFormatTests: XCTestCase {
 
     func testMono16KeepsHighByteInEitherByteOrder() throws {
         let values: [UInt16] = [0, 255, 256, 0x1234, 0xABCD, 0xFFFF]
-        var le: [UInt8] = [], be: [UInt8] = [], want: [UInt8] = []
+        var le: [UInt8] = []
+        var be: [UInt8] = []
+        var want: [UInt8] = []
         for v in values {
-            let hi = UInt8(v >> 8), lo = UInt8(v & 0xFF)
+            let hi = UInt8(v >> 8)
+            let lo = UInt8(v & 0xFF)
             le += [lo, hi]
             be += [hi, lo]
             want += [hi, hi, hi]
@@ -119,11 +122,16 @@ final class PixelFormatTests: XCTestCase {
     }
 
     func testChannelOrders() throws {
-        let w = 7, h = 3
+        let w = 7
+        let h = 3
         let rgb = randomBytes(w * h * 3, seed: 9)
-        var bgr: [UInt8] = [], rgba: [UInt8] = [], bgra: [UInt8] = []
+        var bgr: [UInt8] = []
+        var rgba: [UInt8] = []
+        var bgra: [UInt8] = []
         for i in 0..<(w * h) {
-            let r = rgb[3 * i], g = rgb[3 * i + 1], b = rgb[3 * i + 2]
+            let r = rgb[3 * i]
+            let g = rgb[3 * i + 1]
+            let b = rgb[3 * i + 2]
             bgr += [b, g, r]
             rgba += [r, g, b, 77]
             bgra += [b, g, r, 77]
@@ -138,15 +146,20 @@ final class PixelFormatTests: XCTestCase {
     }
 
     func testShortBuffersAndBadStridesThrow() {
-        XCTAssertThrowsError(try PixelConversion.yuyvToRGB([UInt8](repeating: 0, count: 4 * 3 - 1), width: 6, height: 1)) {
+        XCTAssertThrowsError(
+            try PixelConversion.yuyvToRGB([UInt8](repeating: 0, count: 4 * 3 - 1), width: 6, height: 1)
+        ) {
             XCTAssertEqual($0 as? ImagingError, .bufferSizeMismatch(expected: 12, actual: 11))
         }
-        XCTAssertThrowsError(try PixelConversion.greyToRGB([UInt8](repeating: 0, count: 100), width: 10, height: 10, bytesPerLine: 9))
+        XCTAssertThrowsError(
+            try PixelConversion.greyToRGB([UInt8](repeating: 0, count: 100), width: 10, height: 10, bytesPerLine: 9))
         XCTAssertThrowsError(try PixelConversion.rgb24ToRGB([UInt8](repeating: 0, count: 8), width: 3, height: 1))
         XCTAssertThrowsError(try PixelConversion.greyToRGB([UInt8](), width: 0, height: 1)) {
             XCTAssertEqual($0 as? ImagingError, .invalidDimensions(width: 0, height: 1))
         }
         // The last row needs only its pixels, not a whole stride.
-        XCTAssertNoThrow(try PixelConversion.greyToRGB([UInt8](repeating: 0, count: 16 + 10), width: 10, height: 2, bytesPerLine: 16))
+        XCTAssertNoThrow(
+            try PixelConversion.greyToRGB([UInt8](repeating: 0, count: 16 + 10), width: 10, height: 2, bytesPerLine: 16)
+        )
     }
 }

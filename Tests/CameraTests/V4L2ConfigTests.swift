@@ -24,9 +24,11 @@ final class V4L2ConfigTests: XCTestCase {
         XCTAssertEqual(
             V4L2Config.chooseFormat(offered: [fmt(.rgb24, emulated: true), fmt(.grey)], width: 640, height: 480), .grey)
         XCTAssertEqual(
-            V4L2Config.chooseFormat(offered: [fmt(.rgb24, emulated: true), fmt(FourCC("Z16 "))], width: 640, height: 480),
+            V4L2Config.chooseFormat(
+                offered: [fmt(.rgb24, emulated: true), fmt(FourCC("Z16 "))], width: 640, height: 480),
             .rgb24)
-        XCTAssertNil(V4L2Config.chooseFormat(offered: [fmt(FourCC("Z16 ")), fmt(FourCC("NV12"))], width: 640, height: 480))
+        XCTAssertNil(
+            V4L2Config.chooseFormat(offered: [fmt(FourCC("Z16 ")), fmt(FourCC("NV12"))], width: 640, height: 480))
     }
 
     func testDevicePathAndControlKeys() {
@@ -41,7 +43,7 @@ final class V4L2ConfigTests: XCTestCase {
 
     func testMissingDeviceAndNonV4L2NodeFailClearly() {
         XCTAssertThrowsError(try V4L2Source(config: V4L2Config(device: "/dev/video-does-not-exist"))) { error in
-            guard case let .system(device, call, e)? = error as? V4L2Error else { return XCTFail("\(error)") }
+            guard case .system(let device, let call, let e)? = error as? V4L2Error else { return XCTFail("\(error)") }
             XCTAssertEqual(device, "/dev/video-does-not-exist")
             XCTAssertEqual(call, "open")
             XCTAssertEqual(e, ENOENT)
@@ -49,7 +51,7 @@ final class V4L2ConfigTests: XCTestCase {
         }
         // libv4l2's open already runs QUERYCAP and refuses a node that is not V4L2.
         XCTAssertThrowsError(try V4L2Source(config: V4L2Config(device: "/dev/null"))) { error in
-            guard case let .system(_, call, e)? = error as? V4L2Error else { return XCTFail("\(error)") }
+            guard case .system(_, let call, let e)? = error as? V4L2Error else { return XCTFail("\(error)") }
             XCTAssertEqual(call, "open")
             XCTAssertEqual(e, ENOTTY)
             XCTAssertFalse((error as? V4L2Error)?.isDeviceGone ?? true)

@@ -56,10 +56,14 @@ public enum ConversionBenchmark {
         var out = [UInt8](repeating: 0, count: pairs * 4 * img.height)
         for y in 0..<img.height {
             for p in 0..<pairs {
-                var ys = [0.0, 0.0], cb = 0.0, cr = 0.0
+                var ys = [0.0, 0.0]
+                var cb = 0.0
+                var cr = 0.0
                 for k in 0..<2 {
                     let x = min(2 * p + k, img.width - 1)
-                    let r = Double(img[x, y, 0]), g = Double(img[x, y, 1]), b = Double(img[x, y, 2])
+                    let r = Double(img[x, y, 0])
+                    let g = Double(img[x, y, 1])
+                    let b = Double(img[x, y, 2])
                     let luma = 0.299 * r + 0.587 * g + 0.114 * b
                     ys[k] = 16 + luma * 219 / 255
                     cb += 128 + (b - luma) / 1.772 * 224 / 255 / 2
@@ -81,7 +85,8 @@ public enum ConversionBenchmark {
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 
-    static func time(iterations: Int, warmup: Int, _ body: () throws -> Void) rethrows -> (median: Double, min: Double) {
+    static func time(iterations: Int, warmup: Int, _ body: () throws -> Void) rethrows -> (median: Double, min: Double)
+    {
         for _ in 0..<warmup { try body() }
         var samples: [Double] = []
         for _ in 0..<iterations {
@@ -137,7 +142,8 @@ public enum ConversionBenchmark {
         var out = [UInt8](repeating: 0, count: max(rgbBytes, header.width * header.height * 3))
         func v4lconvert(_ fourcc: FourCC, _ src: [UInt8], w: Int, h: Int, bytesPerLine: Int) -> Double? {
             guard let converter else { return nil }
-            var s = v4l2_format(), d = v4l2_format()
+            var s = v4l2_format()
+            var d = v4l2_format()
             s.type = 1
             d.type = 1
             s.fmt.pix.width = UInt32(w)
@@ -155,7 +161,8 @@ public enum ConversionBenchmark {
             let t = time(iterations: iterations, warmup: warmup) {
                 let r = input.withUnsafeMutableBufferPointer { sp in
                     out.withUnsafeMutableBufferPointer { dp in
-                        v4lconvert_convert(converter, &s, &d, sp.baseAddress, Int32(sp.count), dp.baseAddress, Int32(dp.count))
+                        v4lconvert_convert(
+                            converter, &s, &d, sp.baseAddress, Int32(sp.count), dp.baseAddress, Int32(dp.count))
                     }
                 }
                 if r < 0 { failed = true }

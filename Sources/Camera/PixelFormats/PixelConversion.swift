@@ -58,7 +58,8 @@ public enum PixelConversion {
     public static func greyToRGB(_ src: UnsafeRawBufferPointer, width: Int, height: Int, bytesPerLine: Int = 0)
         throws -> RGBImage
     {
-        let stride = try checkedStride(src, width: width, height: height, bytesPerLine: bytesPerLine, bytesPerPixel: 1, what: "GREY")
+        let stride = try checkedStride(
+            src, width: width, height: height, bytesPerLine: bytesPerLine, bytesPerPixel: 1, what: "GREY")
         var out = [UInt8](repeating: 0, count: width * height * 3)
         out.withUnsafeMutableBufferPointer { dst in
             guard let d = dst.baseAddress, let s = src.baseAddress else { return }
@@ -78,7 +79,8 @@ public enum PixelConversion {
     public static func mono16ToRGB(
         _ src: UnsafeRawBufferPointer, width: Int, height: Int, bytesPerLine: Int = 0, bigEndian: Bool = false
     ) throws -> RGBImage {
-        let stride = try checkedStride(src, width: width, height: height, bytesPerLine: bytesPerLine, bytesPerPixel: 2, what: "mono16")
+        let stride = try checkedStride(
+            src, width: width, height: height, bytesPerLine: bytesPerLine, bytesPerPixel: 2, what: "mono16")
         let highByte = bigEndian ? 0 : 1
         var out = [UInt8](repeating: 0, count: width * height * 3)
         out.withUnsafeMutableBufferPointer { dst in
@@ -98,7 +100,9 @@ public enum PixelConversion {
         return try RGBImage(width: width, height: height, pixels: out)
     }
 
-    public static func mono16ToRGB(_ src: [UInt8], width: Int, height: Int, bytesPerLine: Int = 0, bigEndian: Bool = false)
+    public static func mono16ToRGB(
+        _ src: [UInt8], width: Int, height: Int, bytesPerLine: Int = 0, bigEndian: Bool = false
+    )
         throws -> RGBImage
     {
         try src.withUnsafeBytes {
@@ -112,28 +116,36 @@ public enum PixelConversion {
     public static func rgb24ToRGB(_ src: UnsafeRawBufferPointer, width: Int, height: Int, bytesPerLine: Int = 0)
         throws -> RGBImage
     {
-        try channelMap(src, width: width, height: height, bytesPerLine: bytesPerLine, bytesPerPixel: 3, map: (0, 1, 2), what: "rgb8")
+        try channelMap(
+            src, width: width, height: height, bytesPerLine: bytesPerLine, bytesPerPixel: 3, map: (0, 1, 2),
+            what: "rgb8")
     }
 
     /// BGR (V4L2 `BGR3`, ROS `bgr8`) to RGB.
     public static func bgr8ToRGB(_ src: UnsafeRawBufferPointer, width: Int, height: Int, bytesPerLine: Int = 0)
         throws -> RGBImage
     {
-        try channelMap(src, width: width, height: height, bytesPerLine: bytesPerLine, bytesPerPixel: 3, map: (2, 1, 0), what: "bgr8")
+        try channelMap(
+            src, width: width, height: height, bytesPerLine: bytesPerLine, bytesPerPixel: 3, map: (2, 1, 0),
+            what: "bgr8")
     }
 
     /// RGBA (ROS `rgba8`) to RGB, alpha dropped (like PIL `convert("RGB")`).
     public static func rgba8ToRGB(_ src: UnsafeRawBufferPointer, width: Int, height: Int, bytesPerLine: Int = 0)
         throws -> RGBImage
     {
-        try channelMap(src, width: width, height: height, bytesPerLine: bytesPerLine, bytesPerPixel: 4, map: (0, 1, 2), what: "rgba8")
+        try channelMap(
+            src, width: width, height: height, bytesPerLine: bytesPerLine, bytesPerPixel: 4, map: (0, 1, 2),
+            what: "rgba8")
     }
 
     /// BGRA (ROS `bgra8`) to RGB, alpha dropped.
     public static func bgra8ToRGB(_ src: UnsafeRawBufferPointer, width: Int, height: Int, bytesPerLine: Int = 0)
         throws -> RGBImage
     {
-        try channelMap(src, width: width, height: height, bytesPerLine: bytesPerLine, bytesPerPixel: 4, map: (2, 1, 0), what: "bgra8")
+        try channelMap(
+            src, width: width, height: height, bytesPerLine: bytesPerLine, bytesPerPixel: 4, map: (2, 1, 0),
+            what: "bgra8")
     }
 
     public static func rgb24ToRGB(_ src: [UInt8], width: Int, height: Int, bytesPerLine: Int = 0) throws -> RGBImage {
@@ -164,7 +176,8 @@ public enum PixelConversion {
         let minStride = width * bytesPerPixel
         let stride = bytesPerLine == 0 ? minStride : bytesPerLine
         guard stride >= minStride else {
-            throw ImagingError.unsupportedFormat("\(what): bytesPerLine \(bytesPerLine) < \(minStride) for width \(width)")
+            throw ImagingError.unsupportedFormat(
+                "\(what): bytesPerLine \(bytesPerLine) < \(minStride) for width \(width)")
         }
         let needed = stride * (height - 1) + minStride
         guard src.count >= needed else {
@@ -208,8 +221,11 @@ public enum PixelConversion {
         let yScale: Int32, yOffset: Int32, rv: Int32, gu: Int32, gv: Int32, bu: Int32
 
         init(_ range: YCbCrRange) {
-            let kr = 0.299, kb = 0.114, kg = 1 - kr - kb
-            let ys: Double, cs: Double
+            let kr = 0.299
+            let kb = 0.114
+            let kg = 1 - kr - kb
+            let ys: Double
+            let cs: Double
             switch range {
             case .limited: (ys, cs, yOffset) = (255.0 / 219.0, 255.0 / 224.0, 16)
             case .full: (ys, cs, yOffset) = (1.0, 1.0, 0)
@@ -236,7 +252,8 @@ public enum PixelConversion {
         let minStride = pairs * 4
         let stride = bytesPerLine == 0 ? minStride : bytesPerLine
         guard stride >= minStride else {
-            throw ImagingError.unsupportedFormat("\(what): bytesPerLine \(bytesPerLine) < \(minStride) for width \(width)")
+            throw ImagingError.unsupportedFormat(
+                "\(what): bytesPerLine \(bytesPerLine) < \(minStride) for width \(width)")
         }
         let needed = stride * (height - 1) + minStride
         guard src.count >= needed else { throw ImagingError.bufferSizeMismatch(expected: needed, actual: src.count) }
@@ -259,14 +276,20 @@ public enum PixelConversion {
     ) {
         let vectorPixels = width & ~15
         var x = 0
-        let ys = SIMD8<Int32>(repeating: m.yScale), yo = SIMD8<Int32>(repeating: m.yOffset)
-        let rv = SIMD8<Int32>(repeating: m.rv), gu = SIMD8<Int32>(repeating: m.gu)
-        let gv = SIMD8<Int32>(repeating: m.gv), bu = SIMD8<Int32>(repeating: m.bu)
-        let half = SIMD8<Int32>(repeating: 32768), c128 = SIMD8<Int32>(repeating: 128)
-        let lo = SIMD8<Int32>(repeating: 0), hi = SIMD8<Int32>(repeating: 255)
+        let ys = SIMD8<Int32>(repeating: m.yScale)
+        let yo = SIMD8<Int32>(repeating: m.yOffset)
+        let rv = SIMD8<Int32>(repeating: m.rv)
+        let gu = SIMD8<Int32>(repeating: m.gu)
+        let gv = SIMD8<Int32>(repeating: m.gv)
+        let bu = SIMD8<Int32>(repeating: m.bu)
+        let half = SIMD8<Int32>(repeating: 32768)
+        let c128 = SIMD8<Int32>(repeating: 128)
+        let lo = SIMD8<Int32>(repeating: 0)
+        let hi = SIMD8<Int32>(repeating: 255)
         while x < vectorPixels {
             let v = src.loadUnaligned(fromByteOffset: x * 2, as: SIMD32<UInt8>.self)
-            let luma: SIMD16<UInt8>, chroma: SIMD16<UInt8>
+            let luma: SIMD16<UInt8>
+            let chroma: SIMD16<UInt8>
             switch order {
             case .yuyv: (luma, chroma) = (v.evenHalf, v.oddHalf)
             case .uyvy: (luma, chroma) = (v.oddHalf, v.evenHalf)
@@ -304,8 +327,11 @@ public enum PixelConversion {
             case .yuyv: (yA, cu, yB, cv) = (p[0], p[1], p[2], p[3])
             case .uyvy: (cu, yA, cv, yB) = (p[0], p[1], p[2], p[3])
             }
-            let u = Int32(cu) - 128, w = Int32(cv) - 128
-            let cr = m.rv * w + 32768, cg = 32768 - m.gu * u - m.gv * w, cb = m.bu * u + 32768
+            let u = Int32(cu) - 128
+            let w = Int32(cv) - 128
+            let cr = m.rv * w + 32768
+            let cg = 32768 - m.gu * u - m.gv * w
+            let cb = m.bu * u + 32768
             for (k, luma) in [yA, yB].enumerated() where x + k < width {
                 let yy = m.yScale * (Int32(luma) - m.yOffset)
                 let o = dst + (x + k) * 3
@@ -325,9 +351,13 @@ public enum PixelConversion {
         let out = UnsafeMutableRawPointer(dst)
         while x < vectorPixels {
             let g = src.loadUnaligned(fromByteOffset: x, as: SIMD16<UInt8>.self)
-            let a = SIMD16<UInt8>(g[0], g[0], g[0], g[1], g[1], g[1], g[2], g[2], g[2], g[3], g[3], g[3], g[4], g[4], g[4], g[5])
-            let b = SIMD16<UInt8>(g[5], g[5], g[6], g[6], g[6], g[7], g[7], g[7], g[8], g[8], g[8], g[9], g[9], g[9], g[10], g[10])
-            let c = SIMD16<UInt8>(g[10], g[11], g[11], g[11], g[12], g[12], g[12], g[13], g[13], g[13], g[14], g[14], g[14], g[15], g[15], g[15])
+            let a = SIMD16<UInt8>(
+                g[0], g[0], g[0], g[1], g[1], g[1], g[2], g[2], g[2], g[3], g[3], g[3], g[4], g[4], g[4], g[5])
+            let b = SIMD16<UInt8>(
+                g[5], g[5], g[6], g[6], g[6], g[7], g[7], g[7], g[8], g[8], g[8], g[9], g[9], g[9], g[10], g[10])
+            let c = SIMD16<UInt8>(
+                g[10], g[11], g[11], g[11], g[12], g[12], g[12], g[13], g[13], g[13], g[14], g[14], g[14], g[15], g[15],
+                g[15])
             out.storeBytes(of: a, toByteOffset: x * 3, as: SIMD16<UInt8>.self)
             out.storeBytes(of: b, toByteOffset: x * 3 + 16, as: SIMD16<UInt8>.self)
             out.storeBytes(of: c, toByteOffset: x * 3 + 32, as: SIMD16<UInt8>.self)

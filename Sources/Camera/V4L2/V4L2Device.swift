@@ -20,24 +20,25 @@ public enum V4L2Error: Error, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case let .system(d, call, e): return "\(d): \(call) failed: \(String(cString: strerror(e))) (errno \(e))"
-        case let .notACaptureDevice(d, caps):
+        case .system(let d, let call, let e):
+            return "\(d): \(call) failed: \(String(cString: strerror(e))) (errno \(e))"
+        case .notACaptureDevice(let d, let caps):
             return "\(d): not a streaming video capture device (device_caps 0x\(String(caps, radix: 16)))"
-        case let .noSupportedFormat(d, offered):
+        case .noSupportedFormat(let d, let offered):
             return "\(d): offers no format we can convert (offered: \(offered.joined(separator: ", ")))"
-        case let .formatNotOffered(d, req, offered):
+        case .formatNotOffered(let d, let req, let offered):
             return "\(d): format \(req) not offered (offered: \(offered.joined(separator: ", ")))"
-        case let .negotiationFailed(d, m): return "\(d): format negotiation: \(m)"
-        case let .controlNotFound(d, n): return "\(d): no control named \(n)"
-        case let .deviceLost(d, r): return "\(d): device lost: \(r)"
-        case let .gaveUp(d, n, e): return "\(d): gave up reconnecting after \(n) attempts: \(e)"
+        case .negotiationFailed(let d, let m): return "\(d): format negotiation: \(m)"
+        case .controlNotFound(let d, let n): return "\(d): no control named \(n)"
+        case .deviceLost(let d, let r): return "\(d): device lost: \(r)"
+        case .gaveUp(let d, let n, let e): return "\(d): gave up reconnecting after \(n) attempts: \(e)"
         }
     }
 
     /// True when the error means the device is gone (unplugged, unregistered), not merely misconfigured.
     public var isDeviceGone: Bool {
         switch self {
-        case let .system(_, _, e): return e == ENODEV || e == ENXIO || e == ENOENT
+        case .system(_, _, let e): return e == ENODEV || e == ENXIO || e == ENOENT
         case .deviceLost: return true
         default: return false
         }
@@ -289,7 +290,9 @@ public final class V4L2Device {
         req.type = V4L2Const.bufTypeVideoCapture
         req.memory = V4L2Const.memoryMMAP
         try ioctl(cv4l2_VIDIOC_REQBUFS(), &req, "VIDIOC_REQBUFS")
-        guard req.count >= 1 else { throw V4L2Error.negotiationFailed(device: path, message: "driver granted 0 buffers") }
+        guard req.count >= 1 else {
+            throw V4L2Error.negotiationFailed(device: path, message: "driver granted 0 buffers")
+        }
         for i in 0..<req.count {
             var buf = v4l2_buffer()
             buf.index = i

@@ -239,12 +239,17 @@ public final class V4L2Source: FrameSource, @unchecked Sendable {
         switch f.fourcc {
         case .mjpeg, .jpeg: return try PixelConversion.mjpegToRGB(raw)
         case .yuyv:
-            return try PixelConversion.yuyvToRGB(raw, width: f.width, height: f.height, bytesPerLine: f.bytesPerLine, range: f.ycbcrRange)
+            return try PixelConversion.yuyvToRGB(
+                raw, width: f.width, height: f.height, bytesPerLine: f.bytesPerLine, range: f.ycbcrRange)
         case .uyvy:
-            return try PixelConversion.uyvyToRGB(raw, width: f.width, height: f.height, bytesPerLine: f.bytesPerLine, range: f.ycbcrRange)
-        case .rgb24: return try PixelConversion.rgb24ToRGB(raw, width: f.width, height: f.height, bytesPerLine: f.bytesPerLine)
-        case .bgr24: return try PixelConversion.bgr8ToRGB(raw, width: f.width, height: f.height, bytesPerLine: f.bytesPerLine)
-        case .grey: return try PixelConversion.greyToRGB(raw, width: f.width, height: f.height, bytesPerLine: f.bytesPerLine)
+            return try PixelConversion.uyvyToRGB(
+                raw, width: f.width, height: f.height, bytesPerLine: f.bytesPerLine, range: f.ycbcrRange)
+        case .rgb24:
+            return try PixelConversion.rgb24ToRGB(raw, width: f.width, height: f.height, bytesPerLine: f.bytesPerLine)
+        case .bgr24:
+            return try PixelConversion.bgr8ToRGB(raw, width: f.width, height: f.height, bytesPerLine: f.bytesPerLine)
+        case .grey:
+            return try PixelConversion.greyToRGB(raw, width: f.width, height: f.height, bytesPerLine: f.bytesPerLine)
         default: throw ImagingError.unsupportedFormat("V4L2 \(f.fourcc)")
         }
     }
@@ -264,7 +269,8 @@ public final class V4L2Source: FrameSource, @unchecked Sendable {
                 fourcc = f
             } else {
                 guard let f = config.format.fourccs.first(where: { c in offered.contains { $0.fourcc == c } }) else {
-                    throw V4L2Error.formatNotOffered(device: dev.path, requested: config.format.rawValue, offered: names)
+                    throw V4L2Error.formatNotOffered(
+                        device: dev.path, requested: config.format.rawValue, offered: names)
                 }
                 fourcc = f
             }
@@ -315,9 +321,10 @@ public final class V4L2Source: FrameSource, @unchecked Sendable {
                 if let maxAttempts = config.reconnectMaxAttempts, attempts >= maxAttempts {
                     update {
                         $0._state = .failed
-                        $0._lastError = V4L2Error.gaveUp(
-                            device: config.devicePath, attempts: attempts, lastError: "\(error)"
-                        ).description
+                        $0._lastError =
+                            V4L2Error.gaveUp(
+                                device: config.devicePath, attempts: attempts, lastError: "\(error)"
+                            ).description
                     }
                     return false
                 }

@@ -44,10 +44,13 @@ struct BenchCameraCommand: ParsableCommand {
         }
         print(
             "camera conversions, \(report.width)x\(report.height), median of \(report.iterations), one thread; "
-                + "MJPEG frame \(report.jpegBytes) bytes; memcpy \(String(format: "%.1f", report.copyBandwidth / 1e9)) GB/s (read+write)")
+                + "MJPEG frame \(report.jpegBytes) bytes; memcpy \(String(format: "%.1f", report.copyBandwidth / 1e9)) GB/s (read+write)"
+        )
         print("conversion      median ms   frames/s   of copy limit   libv4lconvert ms   speedup")
         for m in report.measurements {
-            let ref = m.referenceMedianMs.map { String(format: "%16.3f   %6.2fx", $0, $0 / m.medianMs) } ?? "               -         -"
+            let ref =
+                m.referenceMedianMs.map { String(format: "%16.3f   %6.2fx", $0, $0 / m.medianMs) }
+                ?? "               -         -"
             let name = m.name.padding(toLength: 14, withPad: " ", startingAt: 0)
             let nums = String(
                 format: " %9.3f %10.1f %15.1f%% ", m.medianMs, 1000 / m.medianMs, 100 * report.fractionOfCopyLimit(m))

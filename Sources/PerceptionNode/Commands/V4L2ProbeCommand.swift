@@ -24,7 +24,8 @@ struct V4L2ProbeCommand: ParsableCommand {
         try dev.queryCapabilities()
         print("\(path): driver \(dev.driver), card \(dev.card), bus \(dev.busInfo)")
         for f in try dev.formats() {
-            let sizes = f.sizes.isEmpty
+            let sizes =
+                f.sizes.isEmpty
                 ? (f.maxSize.map { "up to \($0.width)x\($0.height)" } ?? "?")
                 : f.sizes.map { "\($0.width)x\($0.height)" }.joined(separator: " ")
             print("  format \(f.fourcc) \(f.description)\(f.emulated ? " (emulated by libv4lconvert)" : ""): \(sizes)")
