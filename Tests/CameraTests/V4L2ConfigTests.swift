@@ -41,6 +41,33 @@ final class V4L2ConfigTests: XCTestCase {
         XCTAssertEqual(FourCC.mjpeg.description, "MJPG")
     }
 
+    func testParametersFromText() throws {
+        var c = V4L2Config()
+        try c.set("device", "usb-cam")
+        try c.set("format", "MJPEG")
+        try c.set("width", "1280")
+        try c.set("height", "720")
+        try c.set("fps", "none")
+        try c.set("buffers", "3")
+        try c.set("reconnect_max_attempts", "7")
+        try c.set("drain_to_newest", "off")
+        XCTAssertEqual(
+            c,
+            V4L2Config(
+                device: "usb-cam", format: .mjpeg, width: 1280, height: 720, fps: nil, bufferCount: 3,
+                reconnectMaxAttempts: 7, drainToNewest: false))
+        XCTAssertThrowsError(try c.set("fps", "-3")) {
+            XCTAssertEqual(
+                $0 as? V4L2ConfigError,
+                .invalidValue(key: "fps", value: "-3", expected: "a positive number or none"))
+        }
+        XCTAssertThrowsError(try c.set("format", "h264"))
+        XCTAssertThrowsError(try c.set("buffers", "0"))
+        XCTAssertThrowsError(try c.set("exposure", "1")) {
+            XCTAssertEqual($0 as? V4L2ConfigError, .unknownKey("exposure"))
+        }
+    }
+
     func testMissingDeviceAndNonV4L2NodeFailClearly() {
         XCTAssertThrowsError(try V4L2Source(config: V4L2Config(device: "/dev/video-does-not-exist"))) { error in
             guard case .system(let device, let call, let e)? = error as? V4L2Error else { return XCTFail("\(error)") }

@@ -95,3 +95,73 @@ public struct V4L2Config: Sendable, Equatable {
         return nil
     }
 }
+
+/// A camera parameter that does not parse, named by its key (e.g. `camera.fps`).
+public enum V4L2ConfigError: Error, Equatable, CustomStringConvertible {
+    case unknownKey(String)
+    case invalidValue(key: String, value: String, expected: String)
+
+    public var description: String {
+        switch self {
+        case .unknownKey(let k):
+            return "unknown V4L2 camera parameter \(k) (known: \(V4L2Config.parameterKeys.joined(separator: ", ")))"
+        case .invalidValue(let k, let v, let e): return "camera parameter \(k)=\(v): expected \(e)"
+        }
+    }
+}
+
+extension V4L2Config {
+    /// Parameter names as they appear in the node's YAML (`camera.<key>`) and in `--set camera.<key>=…`.
+    public static let parameterKeys = [
+        "device", "format", "width", "height", "fps", "buffers", "frame_id", "poll_timeout", "stall_timeout",
+        "reconnect_initial_delay", "reconnect_max_delay", "reconnect_max_attempts", "drain_to_newest",
+    ]
+
+    /// Sets one parameter from its text form; `fps` and `reconnect_max_attempts` accept `none`.
+    public mutating func set(_ key: String, _ value: String) throws {
+        func number(_ expected: String, positive: Bool = true) throws -> Double {
+            guard let d = Double(value), d.isFinite, !positive || d > 0 else {
+                throw V4L2ConfigError.invalidValue(key: key, value: value, expected: expected)
+            }
+            return d
+        }
+        func integer(_ range: ClosedRange<Int>) throws -> Int {
+            guard let i = Int(value), range.contains(i) else {
+                throw V4L2ConfigError.invalidValue(
+                    key: key, value: value, expected: "an integer in \(range.lowerBound)...\(range.upperBound)")
+            }
+            return i
+        }
+        let none = value.lowercased() == "none" || value.lowercased() == "null" || value.isEmpty
+        switch key {
+        case "device":
+            guard !value.isEmpty else {
+                throw V4L2ConfigError.invalidValue(key: key, value: value, expected: "a device path or by-id name")
+            }
+            device = value
+        case "format":
+            guard let f = Format(rawValue: value.lowercased()) else {
+                throw V4L2ConfigError.invalidValue(
+                    key: key, value: value, expected: Format.allCases.map(\.rawValue).joined(separator: "|"))
+            }
+            format = f
+        case "width": width = try integer(1...32768)
+        case "height": height = try integer(1...32768)
+        case "fps": fps = none ? nil : try number("a positive number or none")
+        case "buffers": bufferCount = try integer(1...32)
+        case "frame_id": frameId = value
+        case "poll_timeout": pollTimeout = none ? nil : try number("seconds > 0 or none")
+        case "stall_timeout": stallTimeout = try number("seconds > 0")
+        case "reconnect_initial_delay": reconnectInitialDelay = try number("seconds > 0")
+        case "reconnect_max_delay": reconnectMaxDelay = try number("seconds > 0")
+        case "reconnect_max_attempts": reconnectMaxAttempts = none ? nil : try integer(1...Int(Int32.max))
+        case "drain_to_newest":
+            switch value.lowercased() {
+            case "true", "yes", "on", "1": drainToNewest = true
+            case "false", "no", "off", "0": drainToNewest = false
+            default: throw V4L2ConfigError.invalidValue(key: key, value: value, expected: "true or false")
+            }
+        default: throw V4L2ConfigError.unknownKey(key)
+        }
+    }
+}
