@@ -60,7 +60,7 @@ let package = Package(
         .target(
             name: "NodeRuntime",
             dependencies: [
-                "PerceptionMessages", "Camera", "CZMQ",
+                "PerceptionMessages", "Camera", "Imaging", "CZMQ",
                 .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
