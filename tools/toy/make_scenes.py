@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""Toy world: synthetic scenes of coloured shapes on textured backgrounds, with ground truth.
+
+Each sample is one image and one question, written in the ReasonSeg / LISA layout (`<id>.jpg` +
+`<id>.json` with `text`, `is_sentence` and polygon `shapes`), plus toy-only keys the trainers use:
+`targets` (per target: box, polygon, the two inscribed-circle points and the single point, in image
+pixels) and `answers` (the Seg-Zero and VisionReasoner answer texts in the model's frame, see --frame).
+
+Questions: "the red circle" / "the largest blue object" / "the smallest square" (single) and
+"all green shapes" / "every triangle" (multi, VisionReasoner format only).
+
+Pinned: numpy 2.4.6, Pillow 13.0.0, scipy 1.17.1 (distance transform). Deterministic for a seed.
+Run: python tools/toy/make_scenes.py --out /tmp/toy --train 2000 --val 64
+"""
+import argparse
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+from scipy import ndimage
+
+COLOURS = {"red": (215, 45, 40), "green": (40, 170, 60), "blue": (40, 80, 215), "yellow": (225, 195, 35)}
+SHAPES = ["circle", "square", "triangle"]
+SIZES = [(320, 240), (240, 320), (288, 288), (352, 256)]
+
+
+def polygon_for(shape, cx, cy, r):
+    if shape == "circle":
+        return [(cx + r * math.cos(2 * math.pi * k / 32), cy + r * math.sin(2 * math.pi * k / 32)) for k in range(32)]
+    if shape == "square":
+        h = r * 0.9
+        return [(cx - h, cy - h), (cx + h, cy - h), (cx + h, cy + h), (cx - h, cy + h)]
+    return [(cx, cy - r), (cx + r * 0.95, cy + r * 0.75), (cx - r * 0.95, cy + r * 0.75)]
+
+
+def background(rng, w, h):
+    base = rng.integers(150, 215, size=3)
+    yy, xx = np.mgrid[0:h, 0:w]
+    freq = rng.uniform(0.05, 0.2)
+    angle = rng.uniform(0, math.pi)
+    stripes = 10 * np.sin(freq * (xx * math.cos(angle) + yy * math.sin(angle)))
+    noise = rng.normal(0, 7, size=(h, w, 1))
+    img = base[None, None, :] + stripes[..., None] + noise
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def inscribed_points(mask):
+    """Centres of the two largest inscribed circles (second one away from the first), as Seg-Zero asks."""
+    dist = ndimage.distance_transform_edt(mask)
+    y1, x1 = np.unravel_index(np.argmax(dist), dist.shape)
+    r1 = dist[y1, x1]
+    yy, xx = np.mgrid[0:mask.shape[0], 0:mask.shape[1]]
+    suppressed = dist.copy()
+    suppressed[(yy - y1) ** 2 + (xx - x1) ** 2 < (r1 * 0.9) ** 2] = 0
+    if suppressed.max() <= 0:
+        return (int(x1), int(y1)), (int(x1), int(y1))
+    y2, x2 = np.unravel_index(np.argmax(suppressed), dist.shape)
+    return (int(x1), int(y1)), (int(x2), int(y2))
+
+
+def place_objects(rng, w, h):
+    n = int(rng.integers(2, 5))
+    objs = []
+    for _ in range(200):
+        if len(objs) == n:
+            break
+        r = float(rng.choice([20, 30, 42]) * min(w, h) / 240)
+        cx = float(rng.uniform(r + 4, w - r - 4))
+        cy = float(rng.uniform(r + 4, h - r - 4))
+        if any(math.hypot(cx - o["cx"], cy - o["cy"]) < r + o["r"] + 8 for o in objs):
+            continue
+        objs.append({"shape": str(rng.choice(SHAPES)), "colour": str(rng.choice(list(COLOURS))), "cx": cx, "cy": cy, "r": r})
+    return objs
+
+
+def where(o, w, h):
+    v = "upper" if o["cy"] < h / 3 else ("lower" if o["cy"] > 2 * h / 3 else "middle")
+    u = "left" if o["cx"] < w / 3 else ("right" if o["cx"] > 2 * w / 3 else "centre")
+    return f"{v} {u}"
+
+
+def choose_question(rng, objs):
+    """Returns (question, target indices, kind) with an unambiguous answer, or None."""
+    kinds = ["colour_shape", "largest_colour", "smallest_shape", "all_colour", "every_shape"]
+    for kind in rng.permutation(kinds):
+        if kind == "colour_shape":
+            o = objs[int(rng.integers(len(objs)))]
+            same = [i for i, p in enumerate(objs) if p["colour"] == o["colour"] and p["shape"] == o["shape"]]
+            if len(same) == 1:
+                return f"the {o['colour']} {o['shape']}", same, "single"
+        elif kind == "largest_colour":
+            c = objs[int(rng.integers(len(objs)))]["colour"]
+            idx = [i for i, p in enumerate(objs) if p["colour"] == c]
+            rs = sorted((objs[i]["r"] for i in idx), reverse=True)
+            if len(idx) >= 2 and rs[0] > rs[1]:
+                return f"the largest {c} object", [max(idx, key=lambda i: objs[i]["r"])], "single"
+        elif kind == "smallest_shape":
+            s = objs[int(rng.integers(len(objs)))]["shape"]
+            idx = [i for i, p in enumerate(objs) if p["shape"] == s]
+            rs = sorted(objs[i]["r"] for i in idx)
+            if len(idx) >= 2 and rs[0] < rs[1]:
+                return f"the smallest {s}", [min(idx, key=lambda i: objs[i]["r"])], "single"
+        elif kind == "all_colour":
+            c = objs[int(rng.integers(len(objs)))]["colour"]
+            return f"all {c} shapes", [i for i, p in enumerate(objs) if p["colour"] == c], "multi"
+        else:
+            s = objs[int(rng.integers(len(objs)))]["shape"]
+            return f"every {s}", [i for i, p in enumerate(objs) if p["shape"] == s], "multi"
+    return None
+
+
+def make_sample(rng, frame):
+    w, h = SIZES[int(rng.integers(len(SIZES)))]
+    objs = place_objects(rng, w, h)
+    q = choose_question(rng, objs)
+    if q is None:
+        return None
+    question, target_idx, kind = q
+    img = Image.fromarray(background(rng, w, h))
+    draw = ImageDraw.Draw(img)
+    for o in objs:
+        o["polygon"] = polygon_for(o["shape"], o["cx"], o["cy"], o["r"])
+        draw.polygon(o["polygon"], fill=COLOURS[o["colour"]])
+    fx, fy = frame / w, frame / h
+    targets = []
+    for i in target_idx:
+        o = objs[i]
+        m = Image.new("L", (w, h), 0)
+        ImageDraw.Draw(m).polygon(o["polygon"], fill=1)
+        mask = np.asarray(m).astype(bool)
+        ys, xs = np.nonzero(mask)
+        box = [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1]
+        p1, p2 = inscribed_points(mask)
+        targets.append({"box": box, "polygon": [[round(x, 2), round(y, 2)] for x, y in o["polygon"]],
+                        "points": [list(p1), list(p2)], "point": list(p1), "where": where(o, w, h),
+                        "colour": o["colour"], "shape": o["shape"]})
+
+    def m(v, f):
+        return int(round(v * f))
+
+    if len(targets) == 1:
+        think = f"The {targets[0]['colour']} {targets[0]['shape']} in the {targets[0]['where']} matches."
+    else:
+        think = f"I see {len(targets)} matching shapes: " + ", ".join(f"the {t['colour']} {t['shape']}" for t in targets) + "."
+    vr = [{"bbox_2d": [m(t["box"][0], fx), m(t["box"][1], fy), m(t["box"][2], fx), m(t["box"][3], fy)],
+           "point_2d": [m(t["point"][0], fx), m(t["point"][1], fy)]} for t in targets]
+    answers = {"vision-reasoner": f"<think>{think}</think><answer>{json.dumps(vr)}</answer>"}
+    if kind == "single":
+        t = targets[0]
+        sz = {"bbox": vr[0]["bbox_2d"], "points_1": [m(t["points"][0][0], fx), m(t["points"][0][1], fy)],
+              "points_2": [m(t["points"][1][0], fx), m(t["points"][1][1], fy)]}
+        answers["seg-zero"] = f"<think>{think}</think><answer>{json.dumps(sz)}</answer>"
+    shapes = [{"label": "target", "shape_type": "polygon", "points": t["polygon"], "group_id": None, "flags": {}}
+              for t in targets]
+    meta = {"text": [question], "is_sentence": False, "shapes": shapes, "kind": kind, "frame": frame,
+            "targets": targets, "answers": answers, "width": w, "height": h}
+    return img, meta
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--train", type=int, default=2000)
+    ap.add_argument("--val", type=int, default=64)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--frame", type=int, default=224, help="model frame size (the toy profile's pre-resize)")
+    args = ap.parse_args()
+    for split, count, seed in [("train", args.train, args.seed), ("val", args.val, args.seed + 10_000)]:
+        rng = np.random.default_rng(seed)
+        d = Path(args.out) / split
+        d.mkdir(parents=True, exist_ok=True)
+        n = 0
+        while n < count:
+            s = make_sample(rng, args.frame)
+            if s is None:
+                continue
+            img, meta = s
+            img.save(d / f"{split}_{n:05d}.jpg", quality=92)
+            (d / f"{split}_{n:05d}.json").write_text(json.dumps(meta))
+            n += 1
+        print(f"{split}: {count} samples in {d}")
+
+
+if __name__ == "__main__":
+    main()
