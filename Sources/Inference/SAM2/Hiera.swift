@@ -1,0 +1,162 @@
+import Compute
+
+/// Hiera's `MultiScaleBlock`: pre-norm windowed (or global) attention with optional query pooling, then an MLP.
+struct HieraBlock {
+    let dim: Int
+    let dimOut: Int
+    let heads: Int
+    let windowSize: Int
+    let poolQuery: Bool
+    let norm1: LayerNorm
+    let qkv: Linear
+    let attnProj: Linear
+    let proj: Linear?
+    let norm2: LayerNorm
+    let mlp: MLP
+
+    init(_ w: SAM2Weights, dim: Int, dimOut: Int, heads: Int, windowSize: Int, poolQuery: Bool) throws {
+        self.dim = dim
+        self.dimOut = dimOut
+        self.heads = heads
+        self.windowSize = windowSize
+        self.poolQuery = poolQuery
+        guard dimOut % heads == 0 else { throw SAM2Error.config("block \(w.prefix): dim \(dimOut) not divisible by \(heads) heads") }
+        norm1 = try LayerNorm(w.scoped("norm1"), dim: dim, eps: 1e-6)
+        qkv = try Linear(w.scoped("attn.qkv"), inFeatures: dim, outFeatures: 3 * dimOut)
+        attnProj = try Linear(w.scoped("attn.proj"), inFeatures: dimOut, outFeatures: dimOut)
+        proj = dim != dimOut ? try Linear(w.scoped("proj"), inFeatures: dim, outFeatures: dimOut) : nil
+        norm2 = try LayerNorm(w.scoped("norm2"), dim: dimOut, eps: 1e-6)
+        mlp = try MLP(w.scoped("mlp"), dims: [dimOut, 4 * dimOut, dimOut], activation: .gelu)
+    }
+
+    /// x: [1, H, W, dim] (NHWC) -> [1, H', W', dimOut].
+    func callAsFunction(_ x: Tensor, _ be: ComputeBackend) throws -> Tensor {
+        let (h, w) = (x.shape[1], x.shape[2])
+        let normed = try norm1(x, be)
+        var shortcut = x
+        if let proj {
+            shortcut = try be.maxPool2x2(try proj(normed, be), layout: .nhwc)
+        }
+        // Partition into windows: [nW, ws, ws, C] (zero padded bottom/right); global attention is one window.
+        let ws = windowSize
+        var windows: Tensor
+        var (ph, pw) = (h, w)
+        if ws > 0 {
+            ph = (h + ws - 1) / ws * ws
+            pw = (w + ws - 1) / ws * ws
+            let padded = try pad(normed, toHeight: ph, width: pw, be)
+            let r = try padded.reshaped([ph / ws, ws, pw / ws, ws, dim])
+            windows = try be.permute(r, [0, 2, 1, 3, 4]).reshaped([(ph / ws) * (pw / ws), ws, ws, dim])
+        } else {
+            windows = try normed.reshaped([1, h, w, dim])
+        }
+        let nW = windows.shape[0], wh = windows.shape[1], ww = windows.shape[2]
+        let hd = dimOut / heads
+        // qkv: [nW, T, 3, heads, hd] -> [3, nW, heads, T, hd]
+        let qkvOut = try qkv(windows, be).reshaped([nW, wh * ww, 3, heads, hd])
+        let split = try be.permute(qkvOut, [2, 0, 3, 1, 4])
+        var q = try split.rows(0, 1).reshaped([nW, heads, wh * ww, hd])
+        let k = try split.rows(1, 2).reshaped([nW, heads, wh * ww, hd])
+        let v = try split.rows(2, 3).reshaped([nW, heads, wh * ww, hd])
+        var (qh, qw) = (wh, ww)
+        if poolQuery {
+            let spatial = try be.permute(q, [0, 2, 1, 3]).reshaped([nW, wh, ww, heads * hd])
+            let pooled = try be.maxPool2x2(spatial, layout: .nhwc)
+            qh = wh / 2
+            qw = ww / 2
+            q = try be.permute(try pooled.reshaped([nW, qh * qw, heads, hd]), [0, 2, 1, 3])
+        }
+        let attn = try be.attention(q: q, k: k, v: v, scale: 1 / Float(hd).squareRoot(), causal: false)
+        let merged = try be.permute(attn, [0, 2, 1, 3]).reshaped([nW, qh, qw, dimOut])
+        let projected = try attnProj(merged, be)
+        // Unpartition (window size halves when queries were pooled) and crop the padding.
+        let outH = shortcut.shape[1], outW = shortcut.shape[2]
+        var y: Tensor
+        if ws > 0 {
+            let ows = poolQuery ? ws / 2 : ws
+            let oph = (outH + ows - 1) / ows * ows, opw = (outW + ows - 1) / ows * ows
+            let r = try projected.reshaped([oph / ows, opw / ows, ows, ows, dimOut])
+            y = try be.permute(r, [0, 2, 1, 3, 4]).reshaped([1, oph, opw, dimOut])
+            if oph != outH { y = try be.slice(y, dim: 1, start: 0, end: outH) }
+            if opw != outW { y = try be.slice(y, dim: 2, start: 0, end: outW) }
+        } else {
+            y = try projected.reshaped([1, outH, outW, dimOut])
+        }
+        _ = (ph, pw)
+        let x1 = try be.add(shortcut, y)
+        let m = try mlp(try norm2(x1, be), be)
+        return try be.add(x1, m)
+    }
+
+    /// Zero-pads an NHWC map at the bottom and right.
+    private func pad(_ x: Tensor, toHeight ph: Int, width pw: Int, _ be: ComputeBackend) throws -> Tensor {
+        let (h, w, c) = (x.shape[1], x.shape[2], x.shape[3])
+        var y = x
+        if pw > w { y = try be.concat([y, Tensor(zeros: [1, h, pw - w, c])], dim: 2) }
+        if ph > h { y = try be.concat([y, Tensor(zeros: [1, ph - h, pw, c])], dim: 1) }
+        return y
+    }
+}
+
+/// The Hiera image trunk: patch embedding, interpolated + window-tiled position embedding, multi-scale blocks.
+struct HieraTrunk {
+    let config: SAM2Config
+    let patchEmbed: Conv2d
+    /// Position embedding at the patch grid, NHWC [1, G, G, C] (precomputed for the fixed input size).
+    let positionEmbedding: Tensor
+    let blocks: [HieraBlock]
+    let channels: [Int]
+
+    init(_ w: SAM2Weights, config c: SAM2Config, backend be: ComputeBackend) throws {
+        config = c
+        guard c.stages.count == 4, c.windowSpec.count == 4, c.positionBackground.count == 2, c.embedDim > 0, c.numHeads > 0 else {
+            throw SAM2Error.config("Hiera needs 4 stages and 4 window sizes, got stages \(c.stages), windows \(c.windowSpec)")
+        }
+        patchEmbed = try Conv2d(w.scoped("patch_embed.proj"), inChannels: 3, outChannels: c.embedDim, kernel: 7, stride: 4, padding: 3)
+        let grid = c.imageSize / 4
+        let bkg = try w.tensor("pos_embed", shape: [1, c.embedDim] + c.positionBackground)
+        let ws0 = c.windowSpec[0]
+        let win = try w.tensor("pos_embed_window", shape: [1, c.embedDim, ws0, ws0])
+        guard grid % ws0 == 0 else { throw SAM2Error.config("patch grid \(grid) is not a multiple of window \(ws0)") }
+        let interp = try be.interpolate(bkg, height: grid, width: grid, mode: .bicubic, antialias: false)
+        let tiled = try be.concat(Array(repeating: try be.concat(Array(repeating: win, count: grid / ws0), dim: 3), count: grid / ws0), dim: 2)
+        positionEmbedding = try be.permute(try be.add(interp, tiled), [0, 2, 3, 1])
+
+        var blocks: [HieraBlock] = []
+        var dim = c.embedDim, heads = c.numHeads
+        var stage = 1
+        let ends = c.stageEnds
+        for i in 0..<c.depth {
+            var dimOut = dim
+            var window = c.windowSpec[stage - 1]
+            if c.globalAttentionBlocks.contains(i) { window = 0 }
+            if ends.contains(i - 1) {
+                dimOut = dim * 2
+                heads *= 2
+                stage += 1
+            }
+            let block = try HieraBlock(w.scoped("blocks.\(i)"), dim: dim, dimOut: dimOut, heads: heads, windowSize: window,
+                                       poolQuery: c.queryPoolBlocks.contains(i))
+            blocks.append(block)
+            dim = dimOut
+        }
+        self.blocks = blocks
+        channels = (0..<4).map { c.embedDim << $0 }
+    }
+
+    /// image [1, 3, S, S] -> the four stage outputs, NHWC: [1, S/4, S/4, C] ... [1, S/32, S/32, 8C].
+    func callAsFunction(_ image: Tensor, _ be: ComputeBackend) throws -> [Tensor] {
+        let patches = try be.permute(try patchEmbed(image, be), [0, 2, 3, 1])
+        guard patches.shape == positionEmbedding.shape else {
+            throw SAM2Error.invalidImage("patch grid \(patches.shape) does not match position embedding \(positionEmbedding.shape)")
+        }
+        var x = try be.add(patches, positionEmbedding)
+        var outputs: [Tensor] = []
+        let ends = config.stageEnds
+        for (i, block) in blocks.enumerated() {
+            x = try block(x, be)
+            if ends.contains(i) { outputs.append(x) }
+        }
+        return outputs
+    }
+}

@@ -1,0 +1,105 @@
+import Checkpoint
+
+/// SAM2 architecture hyper-parameters (the image-mode part of the official yaml configs).
+///
+/// Published sizes are recognized from a checkpoint's tensor shapes (`init(weights:)`); anything else needs an
+/// explicit config. sam2 and sam2.1 share these values (they differ only in weights and video-only modules).
+public struct SAM2Config: Sendable, Equatable, Codable {
+    public var embedDim: Int
+    public var numHeads: Int
+    public var stages: [Int]
+    public var globalAttentionBlocks: [Int]
+    public var windowSpec: [Int]
+    public var positionBackground: [Int]
+    public var modelDim: Int
+    public var imageSize: Int = 1024
+    /// Dynamic multimask via stability (set by `build_sam2` for both generations).
+    public var stabilityDelta: Float = 0.05
+    public var stabilityThreshold: Float = 0.98
+
+    public init(embedDim: Int, numHeads: Int, stages: [Int], globalAttentionBlocks: [Int], windowSpec: [Int],
+                positionBackground: [Int], modelDim: Int = 256) {
+        self.embedDim = embedDim
+        self.numHeads = numHeads
+        self.stages = stages
+        self.globalAttentionBlocks = globalAttentionBlocks
+        self.windowSpec = windowSpec
+        self.positionBackground = positionBackground
+        self.modelDim = modelDim
+    }
+
+    public static let tiny = SAM2Config(embedDim: 96, numHeads: 1, stages: [1, 2, 7, 2], globalAttentionBlocks: [5, 7, 9],
+                                        windowSpec: [8, 4, 14, 7], positionBackground: [7, 7])
+    public static let small = SAM2Config(embedDim: 96, numHeads: 1, stages: [1, 2, 11, 2], globalAttentionBlocks: [7, 10, 13],
+                                         windowSpec: [8, 4, 14, 7], positionBackground: [7, 7])
+    public static let basePlus = SAM2Config(embedDim: 112, numHeads: 2, stages: [2, 3, 16, 3], globalAttentionBlocks: [12, 16, 20],
+                                            windowSpec: [8, 4, 14, 7], positionBackground: [14, 14])
+    public static let large = SAM2Config(embedDim: 144, numHeads: 2, stages: [2, 6, 36, 4], globalAttentionBlocks: [23, 33, 43],
+                                         windowSpec: [8, 4, 16, 8], positionBackground: [7, 7])
+
+    /// The published size named `t`, `s`, `b+` or `l` (also `tiny`, `small`, `base_plus`, `large`).
+    public static func named(_ name: String) -> SAM2Config? {
+        switch name.lowercased() {
+        case "t", "tiny", "hiera_t": return .tiny
+        case "s", "small", "hiera_s": return .small
+        case "b+", "base_plus", "base-plus", "baseplus", "hiera_b+": return .basePlus
+        case "l", "large", "hiera_l": return .large
+        default: return nil
+        }
+    }
+
+    public var depth: Int { stages.reduce(0, +) }
+    /// Index of the last block of each stage.
+    public var stageEnds: [Int] { (1...stages.count).map { stages.prefix($0).reduce(0, +) - 1 } }
+    /// Blocks that pool queries (the first block of stages 2-4).
+    public var queryPoolBlocks: [Int] { stageEnds.dropLast().map { $0 + 1 } }
+
+    /// Recognizes a published size from the checkpoint's shapes (embed dim, block count, stage transitions).
+    public init(weights: SAM2Weights) throws {
+        let trunk = weights.scoped("image_encoder.trunk")
+        let pos = try trunk.info("pos_embed")
+        guard pos.count == 4 else { throw SAM2Error.config("image_encoder.trunk.pos_embed has shape \(pos), expected [1, C, h, w]") }
+        let stages = try Self.stages(weights: weights)
+        for candidate in [SAM2Config.tiny, .small, .basePlus, .large] where candidate.embedDim == pos[1] && candidate.stages == stages {
+            var c = candidate
+            c.modelDim = try weights.scoped("image_encoder.neck.convs.0.conv").info("weight").first ?? 256
+            self = c
+            return
+        }
+        throw SAM2Error.config("checkpoint \(weights.path) has embed dim \(pos[1]) and stages \(stages), which match no published SAM2 size; pass the size explicitly")
+    }
+
+    /// Blocks per stage, read from the checkpoint (stage-transition blocks carry a `proj` linear).
+    static func stages(weights: SAM2Weights) throws -> [Int] {
+        let trunk = weights.scoped("image_encoder.trunk")
+        var depth = 0
+        while trunk.contains("blocks.\(depth).norm1.weight") { depth += 1 }
+        guard depth > 0 else { throw SAM2Error.config("no image_encoder.trunk.blocks.* in \(weights.path)") }
+        var stages: [Int] = []
+        var count = 0
+        for i in 0..<depth {
+            if i > 0, trunk.contains("blocks.\(i).proj.weight") {
+                stages.append(count)
+                count = 0
+            }
+            count += 1
+        }
+        stages.append(count)
+        return stages
+    }
+}
+
+/// What went wrong in SAM2 loading or prompting.
+public enum SAM2Error: Error, CustomStringConvertible, Equatable {
+    case config(String)
+    case invalidPrompt(String)
+    case invalidImage(String)
+
+    public var description: String {
+        switch self {
+        case let .config(m): return "SAM2 config: \(m)"
+        case let .invalidPrompt(m): return "SAM2 prompt: \(m)"
+        case let .invalidImage(m): return "SAM2 image: \(m)"
+        }
+    }
+}
