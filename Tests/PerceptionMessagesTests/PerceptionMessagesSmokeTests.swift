@@ -1,6 +1,0 @@
-import XCTest
-import PerceptionMessages
-
-final class PerceptionMessagesSmokeTests: XCTestCase {
-    func testModuleLinks() throws {}
-}
