@@ -80,7 +80,7 @@ let package = Package(
         .testTarget(name: "ComputeTests", dependencies: ["Compute"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "Compute", "Checkpoint", "Imaging"]),
-        .testTarget(name: "NodeRuntimeTests", dependencies: ["NodeRuntime", "PerceptionMessages", "Camera"]),
+        .testTarget(name: "NodeRuntimeTests", dependencies: ["NodeRuntime", "PerceptionMessages", "Camera", "Imaging"]),
     ],
     swiftLanguageModes: [.v5]
 )

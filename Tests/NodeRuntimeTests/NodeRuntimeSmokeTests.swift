@@ -1,6 +1,0 @@
-import XCTest
-import NodeRuntime
-
-final class NodeRuntimeSmokeTests: XCTestCase {
-    func testModuleLinks() throws {}
-}
