@@ -1,6 +1,0 @@
-import XCTest
-import Checkpoint
-
-final class CheckpointSmokeTests: XCTestCase {
-    func testModuleLinks() throws {}
-}
