@@ -239,7 +239,7 @@ func checkFormat(_ format: V4L2Config.Format, frames: Int = 4, tolerance: Int) {
                 ("frames", .i(seqs.count)), ("seqs", .a(seqs.map { .u($0) })), ("size_ok", .b(sizeOK)),
                 ("stamp_ok", .b(stampOK)), ("bars", .a(got.map { .a($0.map { .i($0) }) })), ("bar_max_error", .i(err)),
                 ("tolerance", .i(tolerance)), ("counters", counterFields(c)),
-                ("stamp_max_skew_ms", .i(maxSkewMs)),
+                ("stamp_max_skew_ms", .i(maxSkewMs)), ("sequence_anomalies", .u(source.stats.sequenceAnomalies)),
             ])
     } catch {
         emit("format", ok: false, [("format", .s(format.rawValue)), ("error", .s(errorText(error)))])

@@ -15,6 +15,8 @@ public struct V4L2Stats: Sendable, Equatable {
     public var pollTimeouts: UInt64 = 0
     /// Failed reopen attempts while reconnecting.
     public var failedReconnectAttempts: UInt64 = 0
+    /// Buffers whose driver sequence repeated or went back (numbered on from the previous one).
+    public var sequenceAnomalies: UInt64 = 0
     public init() {}
 }
 
@@ -41,9 +43,8 @@ public final class V4L2Source: FrameSource, @unchecked Sendable {
     private var wakeRead: Int32 = -1
     private var wakeWrite: Int32 = -1
     private var lastDeviceSequence: UInt32?
-    private var firstDeviceSequence: UInt32 = 0
-    private var seqBase: UInt64 = 0
-    private var nextSeq: UInt64 = 0
+    /// `Frame.seq` given to the last dequeued buffer; the next stream continues after it.
+    private var lastAssignedSeq: UInt64?
     private var lastFrameTime = MonotonicClock.now()
 
     /// Opens and starts streaming; throws when the device cannot be opened or offers nothing usable.
@@ -158,6 +159,7 @@ public final class V4L2Source: FrameSource, @unchecked Sendable {
     /// Dequeues everything ready, requeues all but the newest good buffer, converts that one.
     private func drain(_ dev: V4L2Device) throws -> Frame? {
         var newest: v4l2_buffer?
+        var newestSeq: UInt64 = 0
         while true {
             let buf: v4l2_buffer?
             do {
@@ -171,7 +173,7 @@ public final class V4L2Source: FrameSource, @unchecked Sendable {
                 try lose(error.description)
             }
             guard let buf else { break }
-            noteSequence(buf.sequence)
+            let seq = assignSequence(buf.sequence)
             if buf.flags & V4L2Const.bufFlagError != 0 {
                 update { $0._counters.framesCorrupt += 1 }
                 try requeue(dev, buf)
@@ -182,6 +184,7 @@ public final class V4L2Source: FrameSource, @unchecked Sendable {
                 try requeue(dev, older)
             }
             newest = buf
+            newestSeq = seq
             if !config.drainToNewest { break }
         }
         guard let buf = newest else { return nil }
@@ -198,9 +201,7 @@ public final class V4L2Source: FrameSource, @unchecked Sendable {
             return nil
         }
         try requeue(dev, buf)
-        let seq = seqBase + UInt64(buf.sequence &- firstDeviceSequence)
-        nextSeq = seq + 1
-        let frame = Frame(image: image, stampNs: stampNs(buf), seq: seq, frameId: config.frameId)
+        let frame = Frame(image: image, stampNs: stampNs(buf), seq: newestSeq, frameId: config.frameId)
         update { $0._counters.framesCaptured += 1 }
         return frame
     }
@@ -213,15 +214,26 @@ public final class V4L2Source: FrameSource, @unchecked Sendable {
         }
     }
 
-    private func noteSequence(_ s: UInt32) {
-        if let last = lastDeviceSequence {
+    /// Maps the driver's sequence to `Frame.seq`: gaps are counted as drops and kept as gaps; a sequence that
+    /// repeats or goes back (vivid repeats one when its thread falls behind) still gets the next number, so
+    /// `Frame.seq` only grows, also across reconnects.
+    private func assignSequence(_ s: UInt32) -> UInt64 {
+        let seq: UInt64
+        if let last = lastDeviceSequence, let prev = lastAssignedSeq {
             let gap = s &- last
-            if gap > 1 && gap < 1 << 31 { update { $0._counters.framesDropped += UInt64(gap - 1) } }
+            if gap >= 1 && gap < 1 << 31 {
+                if gap > 1 { update { $0._counters.framesDropped += UInt64(gap - 1) } }
+                seq = prev + UInt64(gap)
+            } else {
+                update { $0._stats.sequenceAnomalies += 1 }
+                seq = prev + 1
+            }
         } else {
-            firstDeviceSequence = s
-            seqBase = nextSeq
+            seq = lastAssignedSeq.map { $0 + 1 } ?? 0
         }
         lastDeviceSequence = s
+        lastAssignedSeq = seq
+        return seq
     }
 
     /// Buffer timestamps are CLOCK_MONOTONIC: shift them by the current realtime-monotonic offset.
