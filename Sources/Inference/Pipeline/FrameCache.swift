@@ -1,18 +1,20 @@
 import Foundation
 
+/// A frame's identity for per-frame caches: its source sequence number and capture stamp.
+public struct FrameKey: Hashable, Sendable {
+    public var seq: UInt64
+    public var stampNs: Int64
+    public init(seq: UInt64, stampNs: Int64) {
+        self.seq = seq
+        self.stampNs = stampNs
+    }
+}
+
 /// Per-frame results kept for the latest few frames (SAM2 image embeddings, vision-tower outputs, prompt
 /// KV caches), so further questions about a frame skip the expensive part. Bounded by entry count; the
 /// least recently used frame goes first. Thread-safe; counts hits and misses for Status.
 public final class FrameCache<Value>: @unchecked Sendable {
-    /// A frame's identity: its source sequence number and capture stamp.
-    public struct Key: Hashable, Sendable {
-        public var seq: UInt64
-        public var stampNs: Int64
-        public init(seq: UInt64, stampNs: Int64) {
-            self.seq = seq
-            self.stampNs = stampNs
-        }
-    }
+    public typealias Key = FrameKey
 
     public let capacity: Int
     private var entries: [(key: Key, value: Value)] = []

@@ -36,7 +36,7 @@ final class SAM2PromptStage: InferenceStage, @unchecked Sendable {
         var timings = StageTimings()
         let clock = ContinuousClock()
         let start = clock.now
-        let key = FrameCache<SAM2ImageEmbedding>.Key(seq: request.frame.seq, stampNs: request.frame.stampNs)
+        let key = FrameKey(seq: request.frame.seq, stampNs: request.frame.stampNs)
         let embedding = try embeddings.value(for: key) { try predictor.embed(image) }.value
         timings.vision = Self.ms(clock.now - start)
         if request.isCancelled { throw InferenceError.cancelled() }
