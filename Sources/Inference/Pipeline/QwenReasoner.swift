@@ -1,0 +1,75 @@
+import Compute
+import Foundation
+import Imaging
+
+/// The `Reasoner` of the Seg-Zero pipeline on a Qwen2.5-VL checkpoint: the chat template with one image,
+/// greedy decoding with the checkpoint's generation_config (its repetition penalty included, as transformers'
+/// `generate(do_sample=False)` applies it), and the answer decoded without special tokens, as the reference
+/// scripts' `batch_decode(..., skip_special_tokens=True)`.
+///
+/// The vision tower's output for a frame is cached (bounded), so further questions about the same frame start
+/// at the language model.
+public final class QwenReasoner: Reasoner {
+    public let model: QwenVLModel
+    public let tokenizer: QwenTokenizer
+    public let name: String
+    public let visionCache: FrameCache<Tensor>
+
+    public init(model: QwenVLModel, tokenizer: QwenTokenizer, name: String, cacheFrames: Int = 2) {
+        self.model = model
+        self.tokenizer = tokenizer
+        self.name = name
+        visionCache = FrameCache(capacity: cacheFrames)
+    }
+
+    /// Loads the checkpoint directory (config, weights, tokenizer, processor and generation configs).
+    public convenience init(directory: String, backend: ComputeBackend, cacheFrames: Int = 2) throws {
+        let model = try QwenVLModel(directory: directory, backend: backend)
+        try self.init(model: model, tokenizer: QwenTokenizer(directory: directory),
+                      name: URL(fileURLWithPath: directory).lastPathComponent, cacheFrames: cacheFrames)
+    }
+
+    public func reason(image: RGBImage, prompt: String, frame: FrameKey?, maxNewTokens: Int,
+                       shouldContinue: @escaping () -> Bool) throws -> ReasonerOutput {
+        let clock = ContinuousClock()
+        var t = clock.now
+        func lap() -> Double {
+            let now = clock.now
+            defer { t = now }
+            let d = now - t
+            return Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
+        }
+        let pixels = try model.imageProcessor.preprocess(image)
+        let imageTokens = ChatTemplate.imageTokenCount(gridT: pixels.gridT, gridH: pixels.gridH, gridW: pixels.gridW,
+                                                       mergeSize: model.config.vision.spatialMergeSize)
+        let ids = try ChatTemplate.qwen25VL(userText: prompt, imageTokens: imageTokens, tokenizer: tokenizer).map { Int($0) }
+        let stacked = try QwenVLModel.stack([pixels])
+        let preprocessMs = lap()
+        let encode = { try self.model.encodeImages(pixelValues: stacked.pixelValues, grids: stacked.grids) }
+        let vision: (value: Tensor, hit: Bool)
+        if let frame {
+            vision = try visionCache.value(for: frame, make: encode)
+        } else {
+            vision = (try encode(), false)
+        }
+        let visionMs = lap()
+        guard shouldContinue() else { throw ReasoningSegmentationError.cancelled }
+        let cache = model.makeCache()
+        let (logits, delta) = try model.prefill(inputIDs: ids, visionTokens: vision.value, grids: stacked.grids, cache: cache)
+        let prefillMs = lap()
+        let options = GenerationOptions(config: model.generationConfig, greedy: true, maxNewTokens: maxNewTokens)
+        let result = try decodeLoop(promptIDs: ids, firstLogits: logits, options: options, onToken: nil,
+                                    shouldContinue: shouldContinue) { token in
+            try self.model.decodeStep(token: token, cache: cache, ropeDelta: delta)
+        }
+        if result.stopReason == .cancelled || result.stopReason == .deadline { throw ReasoningSegmentationError.cancelled }
+        let text = tokenizer.decode(result.tokens.map { Int32($0) }, skipSpecialTokens: true)
+        var out = ReasonerOutput(text: text, promptTokens: ids.count, generatedTokens: result.tokens.count)
+        out.preprocessMs = preprocessMs
+        out.visionMs = visionMs
+        out.prefillMs = prefillMs
+        out.decodeMs = lap()
+        out.visionCacheHit = vision.hit
+        return out
+    }
+}
