@@ -333,6 +333,13 @@ public final class V4L2Device {
         return buf
     }
 
+    /// A zero-timeout poll: true when a filled buffer (or an error) is waiting to be dequeued.
+    func hasReadyBuffer() -> Bool {
+        guard fd >= 0 else { return false }
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return poll(&p, 1, 0) > 0 && p.revents != 0
+    }
+
     func bytes(of buf: v4l2_buffer) -> UnsafeRawBufferPointer {
         let b = buffers[Int(buf.index)]
         return UnsafeRawBufferPointer(start: b.start, count: min(Int(buf.bytesused), b.length))

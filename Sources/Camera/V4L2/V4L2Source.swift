@@ -157,10 +157,15 @@ public final class V4L2Source: FrameSource, @unchecked Sendable {
     }
 
     /// Dequeues everything ready, requeues all but the newest good buffer, converts that one.
+    /// (Called when poll reported a ready buffer; further buffers are polled for with a zero timeout rather than
+    /// dequeued until EAGAIN, because libv4l2 prints an error line for every failed DQBUF.)
     private func drain(_ dev: V4L2Device) throws -> Frame? {
         var newest: v4l2_buffer?
         var newestSeq: UInt64 = 0
+        var first = true
         while true {
+            if !first && !dev.hasReadyBuffer() { break }
+            first = false
             let buf: v4l2_buffer?
             do {
                 buf = try dev.dequeue()
