@@ -1,0 +1,38 @@
+"""The CLI as users meet it: config errors name the key, `query` prints the Result as JSON."""
+import json
+import subprocess
+
+from conftest import REPO, node_binary
+
+
+def run_node(*args, timeout=20):
+    return subprocess.run([node_binary(), *args], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+
+
+def test_config_errors_name_the_key():
+    for override, key in [("camera.devise=/dev/video1", "camera.devise"), ("limits.queue_depth=abc", "limits.queue_depth"),
+                          ("camera.loop=maybe", "camera.loop")]:
+        r = run_node("run", "--config", "config/perception.yaml", "--set", override)
+        assert r.returncode != 0
+        assert f"'{key}'" in r.stderr, r.stderr
+
+
+def test_unimplemented_camera_source_is_a_clear_error():
+    r = run_node("run", "--config", "config/perception.yaml", "--set", "camera.source=bag")
+    assert r.returncode != 0
+    assert "not available in this build yet" in r.stderr, r.stderr
+
+
+def test_query_command_prints_result_json(start_node):
+    node = start_node()
+    r = run_node("query", "--connect", node.service_ep, "--text", "the mug", "--request-id", "cli-1", "--timeout", "10")
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    assert result["request_id"] == "cli-1" and result["schema"] == "perception/Result"
+    r = run_node("query", "--connect", node.service_ep, "--box", "1,2,30,40", "--point", "5,6,0", "--mask", "none")
+    assert r.returncode == 0 and json.loads(r.stdout)["status"] in ("ok", "no_target", "error")
+
+
+def test_query_command_times_out_without_node():
+    r = run_node("query", "--connect", "tcp://127.0.0.1:9", "--text", "x", "--timeout", "0.5")
+    assert r.returncode == 1 and "no Result" in r.stderr
