@@ -68,6 +68,7 @@ let package = Package(
             dependencies: [
                 "NodeRuntime", "Inference", "Camera", "PerceptionMessages",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         // Runs V4L2Source against the vivid driver inside the QEMU guest (scripts/vivid/run.sh); Camera only, so
