@@ -36,3 +36,14 @@ def test_query_command_prints_result_json(start_node):
 def test_query_command_times_out_without_node():
     r = run_node("query", "--connect", "tcp://127.0.0.1:9", "--text", "x", "--timeout", "0.5")
     assert r.returncode == 1 and "no Result" in r.stderr
+
+
+def test_planner_example_runs(start_node):
+    """tools/planner_example.py (the example in docs/messages.md) against a live node."""
+    import sys
+    node = start_node()
+    r = subprocess.run([sys.executable, str(REPO / "tools/planner_example.py"), "--service", node.service_ep,
+                        "--publish", node.publish_ep, "--timeout", "10"], capture_output=True, text=True, timeout=30)
+    assert r.returncode in (0, 2), r.stdout + r.stderr
+    assert "node perception_node: running" in r.stdout, r.stdout
+    assert "request " in r.stdout and "timing_ms" in r.stdout
