@@ -116,6 +116,20 @@ public final class QwenVLModel {
             try language.embed([token]), positions: [[p], [p], [p]], cache: cache, backend: backend)
     }
 
+    /// Decodes after `prefill`: chooses tokens from `logits` (repetition penalty over `promptIDs` and the tokens so
+    /// far), feeding each back until eos, `maxNewTokens`, the deadline or a cancellation.
+    public func decode(
+        promptIDs: [Int], logits: [Float], ropeDelta: Int, cache: Language.KVCache, options: GenerationOptions,
+        onToken: ((Int) -> Bool)? = nil, shouldContinue: (() -> Bool)? = nil
+    ) throws -> GenerationResult {
+        try decodeLoop(
+            promptIDs: promptIDs, firstLogits: logits, options: options, onToken: onToken,
+            shouldContinue: shouldContinue
+        ) { token in
+            try decodeStep(token: token, cache: cache, ropeDelta: ropeDelta)
+        }
+    }
+
     /// Timings of one `generate` call, in seconds.
     public struct Timing: Sendable {
         public var vision: Double = 0
