@@ -311,3 +311,21 @@ def test_sigterm_answers_queued_queries_then_exits_0(start_node):
 def test_sigint_exits_0(start_node):
     node = start_node()
     assert node.terminate(signal.SIGINT) == 0
+
+
+def test_req_socket_and_deadline_while_waiting_for_frame(start_node):
+    node = start_node()
+    req = node.socket(zmq.REQ)
+    req.connect(node.service_ep)
+    rid = new_id()
+    req.send(query(rid))
+    assert req.poll(5000)
+    assert_answer(unpack(req.recv()), rid)
+    # A future frame that will not arrive within the query's 300 ms budget.
+    rid = new_id()
+    t0 = time.time()
+    req.send(query(rid, frame={"seq": 10_000_000}, deadline_ms=300))
+    assert req.poll(5000)
+    r = check_result(unpack(req.recv()))
+    assert r["request_id"] == rid and r["error"]["code"] == "deadline_exceeded", r
+    assert 0.25 < time.time() - t0 < 2.0
