@@ -116,7 +116,7 @@ public final class V4L2Source: FrameSource, @unchecked Sendable {
             guard let dev = device else { continue }
 
             var fds = [
-                pollfd(fd: dev.fd, events: Int16(POLLIN | POLLPRI), revents: 0),
+                pollfd(fd: dev.fd, events: Int16(POLLIN), revents: 0),
                 pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0),
             ]
             let r = poll(&fds, 2, Int32(pollTimeoutSeconds * 1000))
