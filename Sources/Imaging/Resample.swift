@@ -131,31 +131,35 @@ public enum Resample {
     ) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: rows.count * outWidth * 3)
         let half = 1 << (precisionBits - 1)
+        let stride = c.stride
         pixels.withUnsafeBufferPointer { src in
             c.weights.withUnsafeBufferPointer { k in
-                out.withUnsafeMutableBufferPointer { dst in
-                    for (r, y) in rows.enumerated() {
-                        let srcRow = y * width * 3
-                        let dstRow = r * outWidth * 3
-                        for x in 0..<outWidth {
-                            let lo = c.first[x]
-                            let n = c.count[x]
-                            let kb = x * c.stride
-                            var s0 = half
-                            var s1 = half
-                            var s2 = half
-                            var p = srcRow + lo * 3
-                            for j in 0..<n {
-                                let w = Int(k[kb + j])
-                                s0 += Int(src[p]) * w
-                                s1 += Int(src[p + 1]) * w
-                                s2 += Int(src[p + 2]) * w
-                                p += 3
+                c.first.withUnsafeBufferPointer { first in
+                    c.count.withUnsafeBufferPointer { count in
+                        out.withUnsafeMutableBufferPointer { dst in
+                            guard let srcBase = src.baseAddress, let kBase = k.baseAddress else { return }
+                            for (r, y) in rows.enumerated() {
+                                let srcRow = srcBase + y * width * 3
+                                var d = r * outWidth * 3
+                                for x in 0..<outWidth {
+                                    let kb = kBase + x * stride
+                                    var p = srcRow + first[x] * 3
+                                    var s0 = half
+                                    var s1 = half
+                                    var s2 = half
+                                    for j in 0..<count[x] {
+                                        let w = Int(kb[j])
+                                        s0 += Int(p[0]) * w
+                                        s1 += Int(p[1]) * w
+                                        s2 += Int(p[2]) * w
+                                        p += 3
+                                    }
+                                    dst[d] = clip8(s0)
+                                    dst[d + 1] = clip8(s1)
+                                    dst[d + 2] = clip8(s2)
+                                    d += 3
+                                }
                             }
-                            let d = dstRow + x * 3
-                            dst[d] = clip8(s0)
-                            dst[d + 1] = clip8(s1)
-                            dst[d + 2] = clip8(s2)
                         }
                     }
                 }
