@@ -118,6 +118,8 @@ def main():
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--state", help="training state file: saved every --save-every steps, resumed from when present")
+    ap.add_argument("--save-every", type=int, default=50)
     args = ap.parse_args()
     torch.manual_seed(args.seed)
     random.seed(args.seed)
@@ -149,9 +151,18 @@ def main():
         emb[used] = keep
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 100) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / args.steps))))
+    start = 0
+    if args.state and Path(args.state).exists():
+        state = torch.load(args.state, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        random.setstate(state["random"])
+        start = state["step"]
+        print(f"resumed at step {start} from {args.state}", flush=True)
     model.train()
     t0 = time.time()
-    for step in range(args.steps):
+    for step in range(start, args.steps):
         batch = random.sample(items, args.batch)
         seqs = [p + a for p, a, _, _ in batch]
         L = max(len(s) for s in seqs)
@@ -181,6 +192,11 @@ def main():
         sched.step()
         if step % 50 == 0 or step == args.steps - 1:
             print(f"step {step} loss {loss.item():.4f} lr {sched.get_last_lr()[0]:.2e} {time.time() - t0:.0f}s", flush=True)
+        if args.state and (step + 1) % args.save_every == 0:
+            Path(args.state).parent.mkdir(parents=True, exist_ok=True)
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                        "random": random.getstate(), "step": step + 1}, args.state + ".tmp")
+            Path(args.state + ".tmp").replace(args.state)
 
     model.eval()
     model.generation_config.do_sample = False

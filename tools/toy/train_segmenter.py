@@ -67,6 +67,8 @@ def main():
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--state", help="training state file: saved every --save-every steps, resumed from when present")
+    ap.add_argument("--save-every", type=int, default=10)
     args = ap.parse_args()
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
@@ -80,8 +82,17 @@ def main():
     params = [p for n, p in model.named_parameters() if n.startswith(("image_encoder.", "sam_prompt_encoder.", "sam_mask_decoder.", "no_mem_embed"))]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps, pct_start=0.1)
+    start = 0
+    if args.state and Path(args.state).exists():
+        state = torch.load(args.state, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        rng.setstate(state["random"])
+        start = state["step"]
+        print(f"resumed at step {start} from {args.state}", flush=True)
     t0 = time.time()
-    for step in range(args.steps):
+    for step in range(start, args.steps):
         batch = rng.sample(train, args.batch)
         imgs = torch.stack([tf(b[0]) for b in batch])
         out = model.forward_image(imgs)
@@ -123,6 +134,11 @@ def main():
         sched.step()
         if step % 20 == 0 or step == args.steps - 1:
             print(f"step {step} loss {loss.item():.4f} {time.time() - t0:.0f}s", flush=True)
+        if args.state and (step + 1) % args.save_every == 0:
+            Path(args.state).parent.mkdir(parents=True, exist_ok=True)
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                        "random": rng.getstate(), "step": step + 1}, args.state + ".tmp")
+            Path(args.state + ".tmp").replace(args.state)
 
     model.eval()
     predictor = SAM2ImagePredictor(model)
