@@ -45,7 +45,7 @@ def test_vm_ran_and_every_check_passed(vivid_run):
     assert summary, f"no summary from the VM (exit {proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
     failed = [e for e in events if e["event"] != "summary" and not e["ok"]]
     assert not failed, json.dumps(failed, indent=1)
-    assert summary[0]["failures"] == 0 and summary[0]["checks"] >= 16
+    assert summary[0]["failures"] == 0 and summary[0]["checks"] >= 17
     assert proc.returncode == 0
 
 
@@ -77,6 +77,13 @@ def test_format_negotiated_and_colour_bars(vivid_run, fmt):
     assert len(seqs) == 4 and all(b > a for a, b in zip(seqs, seqs[1:]))
     assert e["bar_max_error"] <= e["tolerance"], e["bars"]
     assert e["counters"]["corrupt"] == 0
+
+
+def test_hd_frames(vivid_run):
+    _, events = vivid_run
+    e = by_event(events, "format_hd")[0]
+    assert (e["fourcc"], e["width"], e["height"], e["bytesperline"]) == ("YUYV", 1280, 720, 2560)
+    assert e["size_ok"] and e["bar_max_error"] <= e["tolerance"] and len(e["seqs"]) == 3
 
 
 def test_driver_adjusted_size_and_rate_are_read_back(vivid_run):
