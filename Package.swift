@@ -74,6 +74,8 @@ let package = Package(
         // Runs V4L2Source against the vivid driver inside the QEMU guest (scripts/vivid/run.sh); Camera only, so
         // it links statically into a small binary.
         .executableTarget(name: "v4l2-selftest", dependencies: ["Camera", "Imaging"], path: "Sources/V4L2SelfTest"),
+        // Lists a checkpoint's tensors and times opening / paging it in (Checkpoint only, builds in seconds).
+        .executableTarget(name: "checkpoint-inspect", dependencies: ["Checkpoint"], path: "Sources/CheckpointInspect"),
 
         .testTarget(name: "PerceptionMessagesTests", dependencies: ["PerceptionMessages"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
