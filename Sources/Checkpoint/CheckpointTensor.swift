@@ -81,3 +81,6 @@ public final class CheckpointTensor {
         }
     }
 }
+
+/// Immutable after creation, and the bytes it views are never written: safe to share between threads.
+extension CheckpointTensor: @unchecked Sendable {}

@@ -76,7 +76,10 @@ public enum Checkpoint {
         let file = try MappedFile(path: path)
         let b = file.bytes
         if b.count >= 4, b.le(UInt32.self, at: 0) == 0x0403_4b50 { return try TorchStore(file: file) }
-        if b.count >= 2, b[0] == 0x80, b[1] <= 5 {
+        // safetensors first: its little-endian header length can itself start with 0x80 0x01..0x05.
+        if b.count >= 9, b[8] == UInt8(ascii: "{") { return try SafetensorsStore(file: file) }
+        // A legacy file starts with the pickled magic number: PROTO 2, LONG1.
+        if b.count >= 3, b[0] == 0x80, b[1] >= 2, b[1] <= 5, b[2] == 0x8a {
             throw CheckpointError.unsupportedFormat(
                 file: path,
                 what: "legacy (pre-1.6, non-zip) torch.save format; re-save with a current torch")

@@ -249,6 +249,12 @@ final class ErrorTests: XCTestCase {
         for (name, bytes, check) in cases {
             assertError(try dir.write(name, bytes), check)
         }
+        // A header of 0x180 bytes: the file starts 80 01 like a pickle, and still opens as safetensors.
+        var padded = #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#
+        padded += String(repeating: " ", count: 0x180 - padded.utf8.count)
+        let ambiguous = try dir.write("ambiguous", safetensors(padded, data: four))
+        XCTAssertEqual(try readBytes(ambiguous)[0..<2], [0x80, 0x01])
+        XCTAssertEqual(try Checkpoint.open(path: ambiguous).tensor("a").floats().count, 2)
         // And a valid hand-written one, so the cases above fail for their stated reason only.
         let ok = try dir.write(
             "ok",
