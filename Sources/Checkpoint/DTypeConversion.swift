@@ -1,56 +1,32 @@
 /// Vectorized widening of half-precision and double data to Float, callable on any sub-range (e.g. one GEMM tile).
 public enum DTypeConversion {
     /// bfloat16 -> Float: the 16 stored bits are the high half of the Float (exact).
-    public static func widenBF16(
-        _ src: UnsafePointer<UInt16>, _ dst: UnsafeMutablePointer<Float>, count: Int
-    ) {
-        var i = 0
-        let raw = UnsafeMutableRawPointer(dst)
-        while i + 8 <= count {
-            let h = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<UInt16>.self)
-            let w = SIMD8<UInt32>(truncatingIfNeeded: h) &<< 16
-            raw.storeBytes(of: w, toByteOffset: i * 4, as: SIMD8<UInt32>.self)
-            i += 8
-        }
-        while i < count {
-            dst[i] = Float(bitPattern: UInt32(src[i]) << 16)
-            i += 1
-        }
+    public static func widenBF16(_ src: UnsafePointer<UInt16>, _ dst: UnsafeMutablePointer<Float>, count: Int) {
+        // A plain loop: LLVM vectorizes it (Swift's generic SIMD conversions do not lower to vector code).
+        let out = UnsafeMutableRawPointer(dst).assumingMemoryBound(to: UInt32.self)
+        for i in 0..<count { out[i] = UInt32(src[i]) &<< 16 }
     }
 
     /// IEEE binary16 -> Float (exact, including subnormals, infinities and NaN payloads).
-    public static func widenF16(
-        _ src: UnsafePointer<UInt16>, _ dst: UnsafeMutablePointer<Float>, count: Int
-    ) {
-        // Shift exponent+mantissa into Float position and rescale by 2^112 (which also normalizes subnormals);
-        // values whose half exponent is all ones become Inf/NaN by forcing the Float exponent to all ones.
-        let scale = SIMD8<Float>(repeating: Float(bitPattern: 0x7780_0000))
-        let raw = UnsafeMutableRawPointer(dst)
-        var i = 0
-        while i + 8 <= count {
-            let h = SIMD8<UInt32>(
-                truncatingIfNeeded: UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<UInt16>.self))
-            let em = h & 0x7fff
-            let sign = (h & 0x8000) &<< 16
-            var bits = unsafeBitCast(
-                unsafeBitCast(em &<< 13, to: SIMD8<Float>.self) * scale, to: SIMD8<UInt32>.self)
-            bits.replace(with: bits | 0x7f80_0000, where: em .>= 0x7c00)
-            raw.storeBytes(of: bits | sign, toByteOffset: i * 4, as: SIMD8<UInt32>.self)
-            i += 8
-        }
-        while i < count {
-            dst[i] = widenF16Scalar(src[i])
-            i += 1
-        }
+    public static func widenF16(_ src: UnsafePointer<UInt16>, _ dst: UnsafeMutablePointer<Float>, count: Int) {
+        let out = UnsafeMutableRawPointer(dst).assumingMemoryBound(to: UInt32.self)
+        for i in 0..<count { out[i] = widenF16Bits(src[i]) }
+    }
+
+    /// Rebias the exponent by integer addition (a second time for Inf/NaN, whose exponent becomes all ones); half
+    /// subnormals are renormalized by one float subtraction of normal numbers. Branch-free, and never touches a Float
+    /// subnormal (which would cost a microcode assist per element).
+    @inline(__always)
+    static func widenF16Bits(_ h: UInt16) -> UInt32 {
+        let em = UInt32(h & 0x7fff)
+        let rebiased = (em &<< 13) &+ (112 &<< 23)
+        let normal = em >= 0x7c00 ? rebiased &+ (112 &<< 23) : rebiased
+        let sub = (Float(bitPattern: rebiased &+ (1 &<< 23)) - Float(bitPattern: 113 &<< 23)).bitPattern
+        return (em < 0x0400 ? sub : normal) | (UInt32(h & 0x8000) &<< 16)
     }
 
     @inline(__always)
-    static func widenF16Scalar(_ h: UInt16) -> Float {
-        let em = UInt32(h & 0x7fff)
-        var bits = (Float(bitPattern: em << 13) * Float(bitPattern: 0x7780_0000)).bitPattern
-        if em >= 0x7c00 { bits |= 0x7f80_0000 }
-        return Float(bitPattern: bits | (UInt32(h & 0x8000) << 16))
-    }
+    static func widenF16Scalar(_ h: UInt16) -> Float { Float(bitPattern: widenF16Bits(h)) }
 
     /// Double -> Float with round-to-nearest (as torch's `.float()`).
     public static func narrowF64(

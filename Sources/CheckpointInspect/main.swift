@@ -1,5 +1,6 @@
 // checkpoint-inspect: lists a checkpoint's tensors and times opening and reading it (median of --repeat runs).
 //   checkpoint-inspect PATH [--list] [--read] [--repeat N]
+//   checkpoint-inspect --convert-bench      (bf16/f16 -> f32 widening throughput)
 import Checkpoint
 import Foundation
 
@@ -24,7 +25,52 @@ func maxRSSMiB() -> Double {
     return Double(u.ru_maxrss) / 1024
 }
 
+/// Median GB/s (source plus destination bytes) of the widening kernels on 16M elements.
+func conversionBench() {
+    let n = 16 << 20
+    let src = UnsafeMutablePointer<UInt16>.allocate(capacity: n)
+    let dst = UnsafeMutablePointer<Float>.allocate(capacity: n)
+    defer {
+        src.deallocate()
+        dst.deallocate()
+    }
+    for i in 0..<n { src[i] = UInt16(truncatingIfNeeded: i &* 40503) }
+    for (label, kernel) in [
+        ("widenBF16", DTypeConversion.widenBF16), ("widenF16", DTypeConversion.widenF16),
+    ] as [(String, (UnsafePointer<UInt16>, UnsafeMutablePointer<Float>, Int) -> Void)] {
+        var times: [Double] = []
+        for _ in 0..<7 {
+            let t0 = now()
+            kernel(src, dst, n)
+            times.append(now() - t0)
+        }
+        let m = median(times)
+        print(label + String(format: ": median %.2f ms for 16M elements, %.2f GB/s", m * 1e3, Double(n * 6) / m / 1e9))
+    }
+    // Baseline: memcpy moving the same number of bytes (3n read + 3n written).
+    let a = UnsafeMutableRawPointer.allocate(byteCount: 3 * n, alignment: 64)
+    let b = UnsafeMutableRawPointer.allocate(byteCount: 3 * n, alignment: 64)
+    defer {
+        a.deallocate()
+        b.deallocate()
+    }
+    memset(a, 1, 3 * n)
+    memset(b, 2, 3 * n)
+    var times: [Double] = []
+    for _ in 0..<7 {
+        let t0 = now()
+        memcpy(b, a, 3 * n)
+        times.append(now() - t0)
+    }
+    let m = median(times)
+    print(String(format: "memcpy baseline: median %.2f ms for the same bytes, %.2f GB/s", m * 1e3, Double(n * 6) / m / 1e9))
+}
+
 var args = Array(CommandLine.arguments.dropFirst())
+if args == ["--convert-bench"] {
+    conversionBench()
+    exit(0)
+}
 let list = args.contains("--list")
 let read = args.contains("--read")
 var repeats = 5
