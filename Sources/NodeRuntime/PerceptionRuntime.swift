@@ -509,8 +509,8 @@ public final class PerceptionRuntime: @unchecked Sendable {
         }
         let pending = PendingQuery(query: query, envelope: envelope, arrival: arrival, deadline: deadline, frame: frame)
         if !queue.tryPush(pending) {
-            reject(QueryRejection(requestId: query.requestId, .overloaded, "query queue full (limits.queue_depth=\(queue.capacity))"),
-                   envelope: envelope, sockets)
+            let why = stopping ? "node is shutting down" : "query queue full (limits.queue_depth=\(queue.capacity))"
+            reject(QueryRejection(requestId: query.requestId, .overloaded, why), envelope: envelope, sockets)
         }
     }
 

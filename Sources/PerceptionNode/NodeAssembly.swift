@@ -6,6 +6,9 @@ import NodeRuntime
 enum NodeAssembly {
     /// The frame source named by `camera.source`.
     static func makeSource(_ config: NodeConfig) throws -> (FrameSource, String) {
+        if config.bool("recording.enabled") {
+            throw ConfigError.notAvailable(key: "recording.enabled", value: "true", reason: "the MCAP recorder has not landed yet")
+        }
         let kind = config.string("camera.source")
         switch kind {
         case "folder":

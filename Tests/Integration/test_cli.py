@@ -10,7 +10,8 @@ def run_node(*args, timeout=20):
 
 
 def test_config_errors_name_the_key():
-    for override, key in [("camera.devise=/dev/video1", "camera.devise"), ("limits.queue_depth=abc", "limits.queue_depth"),
+    for override, key in [("camera.devise=/dev/video1", "camera.devise"), ("recording.enabled=yes", "recording.enabled"),
+                          ("limits.queue_depth=abc", "limits.queue_depth"),
                           ("camera.loop=maybe", "camera.loop")]:
         r = run_node("run", "--config", "config/perception.yaml", "--set", override)
         assert r.returncode != 0
@@ -18,9 +19,10 @@ def test_config_errors_name_the_key():
 
 
 def test_unimplemented_camera_source_is_a_clear_error():
-    r = run_node("run", "--config", "config/perception.yaml", "--set", "camera.source=bag")
-    assert r.returncode != 0
-    assert "not available in this build yet" in r.stderr, r.stderr
+    for override in ("camera.source=bag", "camera.source=mcap", "recording.enabled=true"):
+        r = run_node("run", "--config", "config/perception.yaml", "--set", override)
+        assert r.returncode != 0
+        assert "not available in this build yet" in r.stderr and override.split("=")[0] in r.stderr, r.stderr
 
 
 def test_query_command_prints_result_json(start_node):

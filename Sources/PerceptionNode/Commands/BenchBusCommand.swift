@@ -33,6 +33,11 @@ struct BenchBusCommand: ParsableCommand {
             h.logLevel = .warning
             return h
         }
+        // Reference first, before any node thread exists: a bare DEALER/ROUTER echo on loopback, same payload.
+        let referenceContext = try ZMQContext()
+        let echoPayload = Query(requestId: "e", text: "bench").encoded()
+        let bare = try bareEcho(context: referenceContext, endpoint: "tcp://127.0.0.1:\(port + 3)", payload: echoPayload)
+
         var config = NodeConfig()
         try config.set("bus.query", raw: "tcp://127.0.0.1:\(port)")
         try config.set("bus.publish", raw: "tcp://127.0.0.1:\(port + 1)")
@@ -78,10 +83,6 @@ struct BenchBusCommand: ParsableCommand {
         }
         pub.close(lingerMs: 0)
         sub.close(lingerMs: 0)
-
-        // Reference: bare DEALER/ROUTER echo on loopback, same payload, no node.
-        let echoPayload = Query(requestId: "e", text: "bench").encoded()
-        let bare = try bareEcho(context: context, endpoint: "tcp://127.0.0.1:\(port + 3)", payload: echoPayload)
 
         report(service: service, topic: topic, bare: bare)
     }
