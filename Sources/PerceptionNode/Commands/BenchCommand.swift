@@ -8,5 +8,7 @@ struct BenchCommand: ParsableCommand {
         subcommands: [
             BenchBusCommand.self,
             BenchCameraCommand.self,
+            BenchSAM2Command.self,
+            BenchReplayCommand.self,
         ])
 }
