@@ -197,3 +197,24 @@ func dotF32(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ n: Int) -> F
     }
     return s
 }
+
+extension BLASBackend {
+    /// Median sgemm rate (FLOP/s) for C[m, n] = A[m, k]·B[n, k]ᵀ (weights stored [out, in] as `linear` uses them),
+    /// on this backend's threads: the compute-bound limit benchmarks report against.
+    public func measureSGEMM(m: Int, n: Int, k: Int, runs: Int = 5) -> Double {
+        let a = UnsafeMutablePointer<Float>.allocate(capacity: m * k)
+        let b = UnsafeMutablePointer<Float>.allocate(capacity: n * k)
+        let c = UnsafeMutablePointer<Float>.allocate(capacity: m * n)
+        defer { a.deallocate(); b.deallocate(); c.deallocate() }
+        for i in 0..<(m * k) { a[i] = Float(i % 7) * 0.1 }
+        for i in 0..<(n * k) { b[i] = Float(i % 5) * 0.1 }
+        var times: [Double] = []
+        for _ in 0..<(runs + 1) {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            sgemm(transA: false, transB: true, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: b, ldb: k, beta: 0, c: c, ldc: n)
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+        }
+        let sorted = times.dropFirst().sorted()
+        return 2 * Double(m) * Double(n) * Double(k) / sorted[sorted.count / 2]
+    }
+}

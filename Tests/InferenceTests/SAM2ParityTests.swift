@@ -11,8 +11,24 @@ import XCTest
 final class SAM2ParityTests: XCTestCase {
     static let backend = BLASBackend()
 
-    func testSAM2MiniMatchesReference() throws { try checkFixture("sam2-mini") }
-    func testSAM21MiniMatchesReference() throws { try checkFixture("sam2.1-mini") }
+    func testSAM2MiniMatchesReference() throws { try checkFixture(SAM2Fixture.directory("sam2-mini")) }
+    func testSAM21MiniMatchesReference() throws { try checkFixture(SAM2Fixture.directory("sam2.1-mini")) }
+
+    /// Full-size random models, generated on demand (not in CI):
+    /// `.venv-ref/bin/python tools/sam2/make_fixtures.py --full t --out /tmp/sam2-full-t` then
+    /// `SAM2_FULL_FIXTURES=/tmp/sam2-full-t swift test -c release --filter SAM2ParityTests/testFullSizeOnDemand`.
+    func testFullSizeOnDemand() throws {
+        guard let dirs = ProcessInfo.processInfo.environment["SAM2_FULL_FIXTURES"] else {
+            throw XCTSkip("set SAM2_FULL_FIXTURES to directories made by tools/sam2/make_fixtures.py --full")
+        }
+        for dir in dirs.split(separator: ":") {
+            let url = URL(fileURLWithPath: String(dir))
+            let meta = try SAM2Fixture.meta(url)
+            let store = try Checkpoint.open(path: url.appendingPathComponent("model.pt").path)
+            XCTAssertEqual(try SAM2Config(weights: SAM2Weights(store: store)), meta.config, "size recognized from the checkpoint")
+            try checkFixture(url)
+        }
+    }
 
     func testMissingTensorIsReportedWithItsFullKey() throws {
         let dir = SAM2Fixture.directory("sam2-mini")
@@ -45,8 +61,8 @@ final class SAM2ParityTests: XCTestCase {
         XCTAssertEqual(ok.masks[0].count, 40 * 30)
     }
 
-    func checkFixture(_ name: String) throws {
-        let dir = SAM2Fixture.directory(name)
+    func checkFixture(_ dir: URL) throws {
+        let name = dir.lastPathComponent
         let meta = try SAM2Fixture.meta(dir)
         let be = Self.backend
         let predictor = try SAM2ImagePredictor(checkpoint: dir.appendingPathComponent("model.pt").path, config: meta.config, backend: be)

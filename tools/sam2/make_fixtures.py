@@ -80,11 +80,13 @@ def build(spec, full):
     OmegaConf.resolve(cfg)
     model = instantiate(cfg.model, _recursive_=True).eval()
     trunk = cfg.model.image_encoder.trunk
+    h = model.image_encoder.trunk  # read back from the built module: yaml files omit Hiera's defaults
     meta_cfg = dict(
         generation="sam2.1" if "sam2.1" in spec["config"] else "sam2",
-        embed_dim=int(trunk.embed_dim), num_heads=int(trunk.num_heads), stages=list(trunk.stages),
-        global_att_blocks=list(trunk.global_att_blocks), window_spec=list(trunk.window_spec),
-        bkg=list(trunk.window_pos_embed_bkg_spatial_size), d_model=int(cfg.model.image_encoder.neck.d_model),
+        embed_dim=int(trunk.embed_dim), num_heads=int(h.blocks[0].attn.num_heads),
+        stages=[int(b) for b in OmegaConf.to_container(trunk).get("stages", [2, 3, 16, 3])],
+        global_att_blocks=[int(b) for b in h.global_att_blocks], window_spec=[int(b) for b in h.window_spec],
+        bkg=[int(b) for b in h.window_pos_embed_bkg_spatial_size], d_model=int(cfg.model.image_encoder.neck.d_model),
     )
     return model, meta_cfg
 

@@ -103,3 +103,42 @@ public enum SAM2Error: Error, CustomStringConvertible, Equatable {
         }
     }
 }
+
+extension SAM2Config {
+    /// Multiply-add FLOPs (2 per MAC) of set_image: patch embed, every Hiera block (linears on padded windows,
+    /// attention), FPN laterals and the decoder's conv_s0/conv_s1. Elementwise work is not counted.
+    public var imageEncoderFLOPs: Double {
+        var total = 0.0
+        var side = imageSize / 4
+        total += 2 * Double(side * side) * Double(embedDim) * 147
+        var dim = embedDim
+        var stage = 1
+        for i in 0..<depth {
+            var dimOut = dim
+            var ws = windowSpec[stage - 1]
+            if globalAttentionBlocks.contains(i) { ws = 0 }
+            if stageEnds.contains(i - 1) { dimOut = dim * 2; stage += 1 }
+            let pool = queryPoolBlocks.contains(i)
+            let tokens = Double(side * side)
+            let padded = ws > 0 ? Double(((side + ws - 1) / ws * ws) * ((side + ws - 1) / ws * ws)) : tokens
+            let keysPerWindow = ws > 0 ? Double(ws * ws) : tokens
+            let outTokens = pool ? tokens / 4 : tokens
+            let paddedOut = pool ? padded / 4 : padded
+            if dim != dimOut { total += 2 * tokens * Double(dim * dimOut) }
+            total += 2 * padded * Double(dim) * Double(3 * dimOut)
+            total += 2 * 2 * paddedOut * keysPerWindow * Double(dimOut)
+            total += 2 * paddedOut * Double(dimOut * dimOut)
+            total += 2 * 2 * outTokens * Double(dimOut) * Double(4 * dimOut)
+            if pool { side /= 2 }
+            dim = dimOut
+        }
+        let g = imageSize / 4
+        for (k, c) in [embedDim, 2 * embedDim, 4 * embedDim, 8 * embedDim].enumerated() {
+            let s = g >> k
+            total += 2 * Double(s * s) * Double(c) * Double(modelDim)
+        }
+        total += 2 * Double(g * g) * Double(modelDim) * Double(modelDim / 8)
+        total += 2 * Double(g * g / 4) * Double(modelDim) * Double(modelDim / 4)
+        return total
+    }
+}

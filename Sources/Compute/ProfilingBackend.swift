@@ -1,0 +1,51 @@
+import Foundation
+
+/// Wraps a backend and accumulates wall time and call counts per op (for `bench` breakdowns); results are the
+/// same as the wrapped backend's.
+public final class ProfilingBackend: ComputeBackend, @unchecked Sendable {
+    public let inner: ComputeBackend
+    private var totals: [String: (seconds: Double, calls: Int)] = [:]
+    private let lock = NSLock()
+
+    public init(_ inner: ComputeBackend) { self.inner = inner }
+    public var name: String { inner.name + " (profiled)" }
+
+    /// Per-op (seconds, calls), largest first.
+    public var report: [(op: String, seconds: Double, calls: Int)] {
+        lock.lock(); defer { lock.unlock() }
+        return totals.map { ($0.key, $0.value.seconds, $0.value.calls) }.sorted { $0.seconds > $1.seconds }
+    }
+
+    public func reset() { lock.lock(); totals = [:]; lock.unlock() }
+
+    private func time<R>(_ op: String, _ body: () throws -> R) rethrows -> R {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let r = try body()
+        let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        lock.lock()
+        let old = totals[op] ?? (0, 0)
+        totals[op] = (old.seconds + dt, old.calls + 1)
+        lock.unlock()
+        return r
+    }
+
+    public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor { try time("linear") { try inner.linear(x, weight: weight, bias: bias) } }
+    public func matmul(_ a: Tensor, _ b: Tensor, transposeB: Bool) throws -> Tensor { try time("matmul") { try inner.matmul(a, b, transposeB: transposeB) } }
+    public func add(_ a: Tensor, _ b: Tensor) throws -> Tensor { try time("add") { try inner.add(a, b) } }
+    public func mul(_ a: Tensor, _ b: Tensor) throws -> Tensor { try time("mul") { try inner.mul(a, b) } }
+    public func scale(_ x: Tensor, by s: Float) throws -> Tensor { try time("scale") { try inner.scale(x, by: s) } }
+    public func unary(_ x: Tensor, _ op: UnaryOp) throws -> Tensor { try time(op.rawValue) { try inner.unary(x, op) } }
+    public func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float) throws -> Tensor { try time("layerNorm") { try inner.layerNorm(x, weight: weight, bias: bias, eps: eps) } }
+    public func layerNorm2d(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Float) throws -> Tensor { try time("layerNorm2d") { try inner.layerNorm2d(x, weight: weight, bias: bias, eps: eps) } }
+    public func rmsNorm(_ x: Tensor, weight: Tensor?, eps: Float) throws -> Tensor { try time("rmsNorm") { try inner.rmsNorm(x, weight: weight, eps: eps) } }
+    public func softmax(_ x: Tensor) throws -> Tensor { try time("softmax") { try inner.softmax(x) } }
+    public func attention(q: Tensor, k: Tensor, v: Tensor, scale: Float, causal: Bool) throws -> Tensor { try time("attention") { try inner.attention(q: q, k: k, v: v, scale: scale, causal: causal) } }
+    public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: (Int, Int)) throws -> Tensor { try time("conv2d") { try inner.conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding) } }
+    public func convTranspose2x2(_ x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor { try time("convTranspose2x2") { try inner.convTranspose2x2(x, weight: weight, bias: bias) } }
+    public func maxPool2x2(_ x: Tensor, layout: SpatialLayout) throws -> Tensor { try time("maxPool2x2") { try inner.maxPool2x2(x, layout: layout) } }
+    public func interpolate(_ x: Tensor, height: Int, width: Int, mode: InterpolationMode, antialias: Bool) throws -> Tensor { try time("interpolate") { try inner.interpolate(x, height: height, width: width, mode: mode, antialias: antialias) } }
+    public func permute(_ x: Tensor, _ dims: [Int]) throws -> Tensor { try time("permute") { try inner.permute(x, dims) } }
+    public func slice(_ x: Tensor, dim: Int, start: Int, end: Int) throws -> Tensor { try time("slice") { try inner.slice(x, dim: dim, start: start, end: end) } }
+    public func concat(_ xs: [Tensor], dim: Int) throws -> Tensor { try time("concat") { try inner.concat(xs, dim: dim) } }
+    public func rotary(_ x: Tensor, angles: Tensor, style: RotaryStyle, headsBeforeTokens: Bool) throws -> Tensor { try time("rotary") { try inner.rotary(x, angles: angles, style: style, headsBeforeTokens: headsBeforeTokens) } }
+}
