@@ -16,12 +16,15 @@ struct BenchCameraCommand: ParsableCommand {
     @Option(help: "A real MJPEG frame to decode instead of the synthetic one (its own size is used).")
     var jpeg: String?
     @Option(help: "JPEG quality of the synthetic MJPEG frame.") var quality = 80
+    @Flag(help: "Time with the wall clock instead of the thread's CPU time (which ignores time spent descheduled).")
+    var wallClock = false
     @Flag(help: "Print JSON instead of a table.") var json = false
 
     func run() throws {
         let data = try jpeg.map { [UInt8](try Data(contentsOf: URL(fileURLWithPath: $0))) }
         let report = try ConversionBenchmark.run(
-            width: width, height: height, iterations: iterations, warmup: warmup, jpeg: data, quality: quality)
+            width: width, height: height, iterations: iterations, warmup: warmup, jpeg: data, quality: quality,
+            timing: wallClock ? .wall : .threadCPU)
         if json {
             let rows = report.measurements.map { m -> [String: Any] in
                 var row: [String: Any] = [
@@ -36,14 +39,15 @@ struct BenchCameraCommand: ParsableCommand {
             }
             let obj: [String: Any] = [
                 "width": report.width, "height": report.height, "iterations": report.iterations,
-                "jpeg_bytes": report.jpegBytes, "copy_bandwidth_gbps": report.copyBandwidth / 1e9, "results": rows,
+                "jpeg_bytes": report.jpegBytes, "timing": report.timing.rawValue,
+                "copy_bandwidth_gbps": report.copyBandwidth / 1e9, "results": rows,
             ]
             let out = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .prettyPrinted])
             print(String(decoding: out, as: UTF8.self))
             return
         }
         print(
-            "camera conversions, \(report.width)x\(report.height), median of \(report.iterations), one thread; "
+            "camera conversions, \(report.width)x\(report.height), median of \(report.iterations) (\(report.timing == .wall ? "wall" : "thread CPU") time), one thread; "
                 + "MJPEG frame \(report.jpegBytes) bytes; memcpy \(String(format: "%.1f", report.copyBandwidth / 1e9)) GB/s (read+write)"
         )
         print("conversion      median ms   frames/s   of copy limit   libv4lconvert ms   speedup")
