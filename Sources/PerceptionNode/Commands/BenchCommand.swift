@@ -9,6 +9,7 @@ struct BenchCommand: ParsableCommand {
             BenchBusCommand.self,
             BenchCameraCommand.self,
             BenchSAM2Command.self,
+            BenchReasonCommand.self,
             BenchReplayCommand.self,
         ])
 }
