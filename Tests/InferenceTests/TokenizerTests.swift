@@ -214,6 +214,27 @@ final class TokenizerTests: XCTestCase {
                 .badToken(path: mergesPath, token: "A", message: "byte 65 has no vocabulary entry"))
         }
 
+        let tiktokenPath = dir.appendingPathComponent("tiny.tiktoken").path
+        let ranks = (0..<256).map { "\(Data([UInt8($0)]).base64EncodedString()) \($0)" } + ["YWI= 256"]
+        try Data(ranks.joined(separator: "\n").utf8).write(to: URL(fileURLWithPath: tiktokenPath))
+        let fromRanks = try QwenTokenizer(
+            tiktoken: tiktokenPath, addedTokens: [AddedToken(id: 257, content: "<|end|>", isSpecial: true)])
+        XCTAssertEqual(fromRanks.encode("abc<|end|>ab"), [256, 99, 257, 256])
+        XCTAssertThrowsError(
+            try QwenTokenizer(tiktoken: tiktokenPath, addedTokens: [AddedToken(id: 257, content: "", isSpecial: true)])
+        ) {
+            XCTAssertEqual(
+                $0 as? TokenizerError, .badToken(path: tiktokenPath, token: "", message: "negative id or empty content")
+            )
+        }
+        XCTAssertThrowsError(
+            try QwenTokenizer(
+                tiktoken: tiktokenPath, addedTokens: [AddedToken(id: 1 << 30, content: "<x>", isSpecial: true)])
+        ) {
+            guard case .malformed(let path, "ids", _)? = $0 as? TokenizerError else { return XCTFail("\($0)") }
+            XCTAssertEqual(path, tiktokenPath)
+        }
+
         let jsonPath = dir.appendingPathComponent("tokenizer.json").path
         let llama3Like: [String: Any] = [
             "normalizer": NSNull(),

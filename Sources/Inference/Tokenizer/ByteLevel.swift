@@ -17,19 +17,27 @@ public enum ByteLevel {
         return table
     }()
 
-    /// The inverse table, keyed by scalar value.
-    public static let byteForScalar: [UInt32: UInt8] = {
-        var inverse: [UInt32: UInt8] = [:]
-        for (byte, scalar) in scalarForByte.enumerated() { inverse[scalar.value] = UInt8(byte) }
+    /// The inverse table indexed by scalar value (all table scalars are below 324); -1 where no byte maps.
+    private static let byteForScalarValue: [Int16] = {
+        var inverse = [Int16](repeating: -1, count: 512)
+        for (byte, scalar) in scalarForByte.enumerated() { inverse[Int(scalar.value)] = Int16(byte) }
         return inverse
     }()
+
+    /// The byte a vocabulary scalar stands for, or nil when it is outside the table.
+    @inline(__always)
+    public static func byte(for scalar: Unicode.Scalar) -> UInt8? {
+        guard scalar.value < 512 else { return nil }
+        let byte = byteForScalarValue[Int(scalar.value)]
+        return byte < 0 ? nil : UInt8(byte)
+    }
 
     /// The raw bytes a vocabulary entry spells, or nil when it contains a scalar outside the table.
     public static func bytes(ofToken token: String) -> [UInt8]? {
         var out: [UInt8] = []
-        out.reserveCapacity(token.unicodeScalars.count)
+        out.reserveCapacity(token.utf8.count)
         for scalar in token.unicodeScalars {
-            guard let byte = byteForScalar[scalar.value] else { return nil }
+            guard let byte = byte(for: scalar) else { return nil }
             out.append(byte)
         }
         return out

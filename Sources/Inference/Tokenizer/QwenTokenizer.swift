@@ -223,6 +223,10 @@ public final class QwenTokenizer: @unchecked Sendable {
         let sortedAdded = added.sorted { $0.id < $1.id }
         let maxID = max(
             entries.map { Int($0.0) }.max() ?? -1, sortedAdded.map { Int($0.id) }.max() ?? -1)
+        guard maxID < 4 * (entries.count + sortedAdded.count) + 1024 else {
+            throw TokenizerError.malformed(
+                path: path, key: "ids", message: "id \(maxID) is far beyond the vocabulary size")
+        }
         var bytesByID = [[UInt8]](repeating: [], count: maxID + 1)
         var defined = [Bool](repeating: false, count: maxID + 1)
         var byteIDs = [Int32](repeating: -1, count: 256)
@@ -243,13 +247,13 @@ public final class QwenTokenizer: @unchecked Sendable {
         var byFirst: [UInt8: [(bytes: [UInt8], id: Int32)]] = [:]
         var byContent: [String: Int32] = [:]
         for token in sortedAdded {
-            guard token.id >= 0 else {
-                throw TokenizerError.badToken(path: path, token: token.content, message: "negative id")
+            guard token.id >= 0, let first = token.content.utf8.first else {
+                throw TokenizerError.badToken(path: path, token: token.content, message: "negative id or empty content")
             }
             let bytes = Array(token.content.utf8)
             bytesByID[Int(token.id)] = bytes
             defined[Int(token.id)] = true
-            byFirst[bytes[0], default: []].append((bytes, token.id))
+            byFirst[first, default: []].append((bytes, token.id))
             byContent[token.content] = token.id
         }
         for key in byFirst.keys { byFirst[key]?.sort { $0.bytes.count > $1.bytes.count } }
