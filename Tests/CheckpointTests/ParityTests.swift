@@ -34,6 +34,7 @@ final class ParityTests: XCTestCase {
     func testSafetensorsMisalignedDataIsCopied() throws { try check("misaligned.safetensors") }
     func testShardedDirectoryWithIndex() throws { try check("sharded") }
     func testDirectoryWithoutIndex() throws { try check("multi") }
+    func testTransformersSavePretrainedShards() throws { try check("hf_qwen2") }
 
     func testTorchNamesKeepStateDictOrder() throws {
         let store = try Checkpoint.open(path: Fixtures.path("basic.pt"))

@@ -259,6 +259,17 @@ def main():
     expected["multi"] = {k: expected_entry(v) for fn in ["a", "b"]
                          for k, v in load_file(os.path.join(multi, fn + ".safetensors")).items()}
 
+    # The real Hugging Face writer: transformers save_pretrained of a tiny bf16 Qwen2, sharded.
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(4)
+    cfg = Qwen2Config(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
+                      num_key_value_heads=1, tie_word_embeddings=False)
+    qwen = Qwen2ForCausalLM(cfg).to(torch.bfloat16)
+    qwen.save_pretrained(os.path.join(out, "hf_qwen2"), max_shard_size="8KB")
+    assert os.path.exists(os.path.join(out, "hf_qwen2", "model.safetensors.index.json"))
+    expected["hf_qwen2"] = {k: expected_entry(v) for k, v in qwen.state_dict().items()}
+
     with open(os.path.join(out, "expected.json"), "w") as f:
         json.dump({"torch": torch.__version__, "expected": expected}, f, indent=1, sort_keys=True)
     total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(out) for f in fs)
