@@ -21,6 +21,8 @@ public final class MCAPLog: CameraLog, @unchecked Sendable {
         var offset: Int
         var length: Int
         var channels: Set<UInt16>
+        /// File offsets of the chunk's MessageIndex records, by channel.
+        var messageIndexes: [UInt16: Int]
     }
 
     public let path: String
@@ -104,14 +106,19 @@ public final class MCAPLog: CameraLog, @unchecked Sendable {
                 let mapLen = try r.length32()
                 var m = ByteCursor(summary, from: r.pos, to: r.pos + mapLen, base: summaryStart, file: path)
                 var ids = Set<UInt16>()
+                var indexOffsets: [UInt16: Int] = [:]
                 while !m.atEnd {
-                    ids.insert(try m.u16())
-                    _ = try m.u64()
+                    let id = try m.u16()
+                    ids.insert(id)
+                    indexOffsets[id] = Int(clamping: try m.u64())
                 }
                 guard offset >= 8, length >= 9, offset <= file.size, length <= file.size - offset else {
                     return "chunk index points outside the file"
                 }
-                chunks.append(ChunkIndex(start: start, end: end, offset: offset, length: length, channels: ids))
+                chunks.append(
+                    ChunkIndex(
+                        start: start, end: end, offset: offset, length: length, channels: ids,
+                        messageIndexes: indexOffsets))
             case .statistics:
                 _ = try r.u64()
                 _ = try r.u16()
@@ -405,7 +412,12 @@ final class IndexedCursor: LogMessageCursor {
             }
             let len = try h.length64()
             let records = try log.chunkRecords(Array(rec[9..<9 + len]), at: ci.offset)
-            let msgs = try log.parseChunkContent(records, chunkOffset: ci.offset, schemas: &schemas, channels: &channels)
+            let msgs: [(channel: UInt16, time: UInt64, data: [UInt8])]
+            if let viaIndex = try? indexedMessages(ci, records) {
+                msgs = viaIndex
+            } else {
+                msgs = try log.parseChunkContent(records, chunkOffset: ci.offset, schemas: &schemas, channels: &channels)
+            }
             for m in msgs.sorted(by: { $0.time < $1.time }) where m.time >= fromNs && channelIds.contains(m.channel) {
                 guard let ch = channels[m.channel] else { continue }
                 batch.append(
@@ -416,5 +428,40 @@ final class IndexedCursor: LogMessageCursor {
         }
         defer { index += 1 }
         return batch[index]
+    }
+
+    /// The wanted channels' messages at or after `fromNs`, found through the chunk's MessageIndex records without
+    /// parsing the others; nil when the chunk has no usable message index (then the whole chunk is parsed).
+    private func indexedMessages(_ ci: MCAPLog.ChunkIndex, _ records: [UInt8]) throws -> [(channel: UInt16, time: UInt64, data: [UInt8])]? {
+        var out: [(UInt16, UInt64, [UInt8])] = []
+        for id in channelIds where ci.channels.contains(id) {
+            guard let at = ci.messageIndexes[id], let head = try? log.file.read(at: at, count: 9) else { return nil }
+            var h = ByteCursor(head, base: at, file: log.path)
+            guard try h.u8() == MCAPFormat.Op.messageIndex.rawValue else { return nil }
+            let len = try h.u64()
+            guard len >= 6, len <= UInt64(log.file.size - at - 9) else { return nil }
+            let body = try log.file.read(at: at + 9, count: Int(len))
+            var r = ByteCursor(body, base: at + 9, file: log.path)
+            guard try r.u16() == id else { return nil }
+            let n = try r.length32()
+            var e = ByteCursor(body, from: r.pos, to: r.pos + n, base: at + 9, file: log.path)
+            while !e.atEnd {
+                let t = try e.u64()
+                let off64 = try e.u64()
+                guard t >= fromNs else { continue }
+                guard off64 <= UInt64(records.count) else { return nil }
+                var m = ByteCursor(records, from: Int(off64), file: log.path)
+                guard (try? m.u8()) == MCAPFormat.Op.message.rawValue, let mlen = try? m.length64(), mlen >= 22 else {
+                    return nil
+                }
+                let body0 = m.pos
+                guard try m.u16() == id else { return nil }
+                _ = try m.u32()
+                let time = try m.u64()
+                guard time == t else { return nil }
+                out.append((id, time, Array(records[body0 + 22..<body0 + mlen])))
+            }
+        }
+        return out
     }
 }
