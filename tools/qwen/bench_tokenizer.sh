@@ -7,8 +7,9 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 cache="$(python3 "$root/tools/qwen/fetch_tokenizer.py")"
 work="${TMPDIR:-/tmp}/perception-node-tokbench"
 mkdir -p "$work"
+cp "$root/tools/qwen/bench_tokenizer.swift" "$work/main.swift"  # top-level code must live in main.swift
 swiftc -Ounchecked -wmo "$root"/Sources/Inference/Tokenizer/*.swift "$root/Sources/Inference/Qwen25VL/ChatTemplate.swift" \
-    "$root/Sources/Inference/Qwen25VL/PromptTemplates.swift" "$root/tools/qwen/bench_tokenizer.swift" -o "$work/bench"
+    "$root/Sources/Inference/Qwen25VL/PromptTemplates.swift" "$work/main.swift" -o "$work/bench"
 "$work/bench" "$cache/qwen25vl" "$cache/tiktoken/qwen.tiktoken" "$work/prompt"
 RAYON_NUM_THREADS=1 python3 - "$cache/qwen25vl/tokenizer.json" "$work/prompt" <<'PY'
 import statistics, sys, time
