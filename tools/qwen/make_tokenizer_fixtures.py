@@ -106,12 +106,25 @@ def tokenizer_strings():
             if (i * 7 + j * 3) % 4 == 0:
                 combos.append(x + y + pieces[(i + j) % len(pieces)])
     base += combos
+    base += random_strings(200, seed=4)
     seen, unique = set(), []
     for s in base:
         if s not in seen:
             seen.add(s)
             unique.append(s)
     return unique
+
+
+def random_strings(count, seed):
+    """Deterministic strings over an alphabet of the scanner's hard cases (apostrophes before letters, whitespace
+    runs ending in newlines, punctuation runs, marks, digits of several scripts, CJK, emoji, special tokens)."""
+    import random
+    rng = random.Random(seed)
+    alphabet = ["a", "b", "Z", "s", "t", "re", "LL", "d", "'", " ", " ", "  ", "\n", "\r", "\r\n", "\t", "\u00a0",
+                "\u3000", "1", "9", "\u0663", "\u00bd", ".", ",", "!", "?", "-", "\"", "(", ")", "{", "}", "#", "_",
+                "\u0301", "\u0308", "é", "ß", "中", "文", "한", "\u1100", "\u1161", "\u11a8", "😀", "👍", "\u200d",
+                "\ufe0f", "\u05d0", "\u0627", "ſ", "İ", "<|im_end|>", "<|image_pad|>", "<", "|", ">"]
+    return ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 24))) for _ in range(count)]
 
 
 def tokenizer_part(cache):
