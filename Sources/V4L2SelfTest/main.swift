@@ -559,6 +559,41 @@ func checkAdjustedNegotiation() {
     }
 }
 
+/// A camera plugged in after the start (`wait_for_device`): the source waits in `reconnecting`, then opens
+/// the by-id name once it appears and streams; that first connection is not counted as a reconnect.
+func checkLatePlug() {
+    do {
+        let name = "usb-late-camera-video-index0"
+        let link = "/dev/v4l/by-id/" + name
+        unlink(link)
+        var config = baseConfig(.yuyv)
+        config.device = name
+        config.waitForDevice = true
+        config.reconnectInitialDelay = 0.05
+        config.reconnectMaxDelay = 0.2
+        let source = try V4L2Source(config: config)
+        defer { source.close() }
+        let stateBefore = source.state.rawValue
+        var frame: Frame?
+        let worker = Worker { frame = try? source.nextFrame() }
+        usleep(500_000)
+        let failedBefore = source.stats.failedReconnectAttempts
+        let linked = symlink("../../video0", link) == 0
+        worker.join()
+        unlink(link)
+        emit(
+            "late_plug",
+            ok: stateBefore == "reconnecting" && linked && frame != nil && source.state == .streaming
+                && failedBefore >= 1 && source.counters.reconnects == 0,
+            [
+                ("state_before", .s(stateBefore)), ("failed_attempts_before_plug", .u(failedBefore)),
+                ("frame", .b(frame != nil)), ("counters", counterFields(source.counters)),
+            ])
+    } catch {
+        emit("late_plug", ok: false, [("error", .s(errorText(error)))])
+    }
+}
+
 let started = now()
 probe()
 checkAuto()
@@ -576,6 +611,7 @@ checkFatalStreamingError()
 checkReconnectRetriesFailedAttempt()
 checkDisconnect()
 checkCloseWhileReconnecting()
+checkLatePlug()
 print(
     J.o([
         ("event", .s("summary")), ("checks", .i(checks)), ("failures", .i(failures)),

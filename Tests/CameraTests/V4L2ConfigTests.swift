@@ -1,4 +1,5 @@
 import Camera
+import Foundation
 import XCTest
 
 /// Format choice, naming and error paths of the V4L2 source that need no device (the vivid VM test covers
@@ -83,5 +84,57 @@ final class V4L2ConfigTests: XCTestCase {
             XCTAssertEqual(e, ENOTTY)
             XCTAssertFalse((error as? V4L2Error)?.isDeviceGone ?? true)
         }
+    }
+
+    /// A camera that is not plugged in yet: the source starts in `reconnecting`, keeps retrying, and `close()`
+    /// from another thread ends the waiting `nextFrame()` at once.
+    func testWaitForDeviceRetriesUntilClosed() throws {
+        let config = V4L2Config(
+            device: "usb-not-plugged-in-video-index0", reconnectInitialDelay: 0.02, reconnectMaxDelay: 0.05,
+            waitForDevice: true)
+        let source = try V4L2Source(config: config)
+        XCTAssertEqual(source.state, .reconnecting)
+        XCTAssertTrue(source.lastError?.contains("/dev/v4l/by-id/usb-not-plugged-in-video-index0") ?? false)
+        let returned = expectation(description: "nextFrame returned")
+        let result = LockedBox<Frame?>(nil)
+        Thread.detachNewThread {
+            result.value = try? source.nextFrame()
+            returned.fulfill()
+        }
+        Thread.sleep(forTimeInterval: 0.3)
+        XCTAssertGreaterThanOrEqual(source.stats.failedReconnectAttempts, 2)
+        let closedAt = Date()
+        source.close()
+        wait(for: [returned], timeout: 2)
+        XCTAssertLessThan(Date().timeIntervalSince(closedAt), 0.5)
+        XCTAssertNil(result.value)
+        XCTAssertEqual(source.state, .finished)
+        XCTAssertEqual(source.counters.reconnects, 0)
+
+        // Without waitForDevice the same missing camera fails the start.
+        XCTAssertThrowsError(try V4L2Source(config: V4L2Config(device: "usb-not-plugged-in-video-index0")))
+    }
+
+    func testGivesUpAfterMaxAttempts() throws {
+        let config = V4L2Config(
+            device: "/dev/video-missing", reconnectInitialDelay: 0.01, reconnectMaxDelay: 0.01,
+            reconnectMaxAttempts: 3, waitForDevice: true)
+        let source = try V4L2Source(config: config)
+        XCTAssertNil(try source.nextFrame())
+        XCTAssertEqual(source.state, .failed)
+        XCTAssertEqual(source.stats.failedReconnectAttempts, 3)
+        XCTAssertTrue(
+            source.lastError?.contains("gave up reconnecting after 3 attempts") ?? false, "\(source.lastError ?? "")")
+    }
+}
+
+/// A value shared between a test and a thread it starts.
+final class LockedBox<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: T
+    init(_ value: T) { stored = value }
+    var value: T {
+        get { lock.withLock { stored } }
+        set { lock.withLock { stored = newValue } }
     }
 }

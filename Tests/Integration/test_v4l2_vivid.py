@@ -45,7 +45,7 @@ def test_vm_ran_and_every_check_passed(vivid_run):
     assert summary, f"no summary from the VM (exit {proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
     failed = [e for e in events if e["event"] != "summary" and not e["ok"]]
     assert not failed, json.dumps(failed, indent=1)
-    assert summary[0]["failures"] == 0 and summary[0]["checks"] >= 17
+    assert summary[0]["failures"] == 0 and summary[0]["checks"] >= 18
     assert proc.returncode == 0
 
 
@@ -118,6 +118,13 @@ def test_outage_reported_handles_released_and_resumed(vivid_run, name):
     assert ("No such device" in e["error"]) if name == "disconnect" else ("Input/output error" in e["error"])
     if name == "disconnect":
         assert e["device"] == "/dev/v4l/by-id/platform-vivid.0-video-index0"
+
+
+def test_camera_plugged_in_after_start(vivid_run):
+    _, events = vivid_run
+    e = by_event(events, "late_plug")[0]
+    assert e["state_before"] == "reconnecting" and e["failed_attempts_before_plug"] >= 1
+    assert e["frame"] and e["counters"]["reconnects"] == 0
 
 
 def test_close_unblocks_reconnect_and_poll(vivid_run):

@@ -38,12 +38,17 @@ public struct V4L2Config: Sendable, Equatable {
     public var reconnectMaxAttempts: Int?
     /// Dequeue everything ready and deliver only the newest frame (older ones are requeued and counted as skipped).
     public var drainToNewest: Bool
+    /// A camera that is not there yet (no such node, ENODEV) does not fail the start: the source begins in
+    /// `reconnecting` and comes up when the device appears. Other problems (not a camera, no usable format) still
+    /// fail at once.
+    public var waitForDevice: Bool
 
     public init(
         device: String = "/dev/video0", format: Format = .auto, width: Int = 640, height: Int = 480,
         fps: Double? = 30, bufferCount: Int = 4, frameId: String = "camera_optical_frame",
         pollTimeout: Double? = nil, stallTimeout: Double = 5, reconnectInitialDelay: Double = 0.1,
-        reconnectMaxDelay: Double = 5, reconnectMaxAttempts: Int? = nil, drainToNewest: Bool = true
+        reconnectMaxDelay: Double = 5, reconnectMaxAttempts: Int? = nil, drainToNewest: Bool = true,
+        waitForDevice: Bool = false
     ) {
         self.device = device
         self.format = format
@@ -58,6 +63,7 @@ public struct V4L2Config: Sendable, Equatable {
         self.reconnectMaxDelay = reconnectMaxDelay
         self.reconnectMaxAttempts = reconnectMaxAttempts
         self.drainToNewest = drainToNewest
+        self.waitForDevice = waitForDevice
     }
 
     /// The path to open: bare names are looked up in `/dev/v4l/by-id`, which survives re-plugging.
@@ -115,6 +121,7 @@ extension V4L2Config {
     public static let parameterKeys = [
         "device", "format", "width", "height", "fps", "buffers", "frame_id", "poll_timeout", "stall_timeout",
         "reconnect_initial_delay", "reconnect_max_delay", "reconnect_max_attempts", "drain_to_newest",
+        "wait_for_device",
     ]
 
     /// Sets one parameter from its text form; `fps` and `reconnect_max_attempts` accept `none`.
@@ -131,6 +138,13 @@ extension V4L2Config {
                     key: key, value: value, expected: "an integer in \(range.lowerBound)...\(range.upperBound)")
             }
             return i
+        }
+        func flag() throws -> Bool {
+            switch value.lowercased() {
+            case "true", "yes", "on", "1": return true
+            case "false", "no", "off", "0": return false
+            default: throw V4L2ConfigError.invalidValue(key: key, value: value, expected: "true or false")
+            }
         }
         let none = value.lowercased() == "none" || value.lowercased() == "null" || value.isEmpty
         switch key {
@@ -155,12 +169,8 @@ extension V4L2Config {
         case "reconnect_initial_delay": reconnectInitialDelay = try number("seconds > 0")
         case "reconnect_max_delay": reconnectMaxDelay = try number("seconds > 0")
         case "reconnect_max_attempts": reconnectMaxAttempts = none ? nil : try integer(1...Int(Int32.max))
-        case "drain_to_newest":
-            switch value.lowercased() {
-            case "true", "yes", "on", "1": drainToNewest = true
-            case "false", "no", "off", "0": drainToNewest = false
-            default: throw V4L2ConfigError.invalidValue(key: key, value: value, expected: "true or false")
-            }
+        case "drain_to_newest": drainToNewest = try flag()
+        case "wait_for_device": waitForDevice = try flag()
         default: throw V4L2ConfigError.unknownKey(key)
         }
     }

@@ -37,6 +37,7 @@ public final class V4L2Source: FrameSource, @unchecked Sendable {
     private var _negotiated: V4L2NegotiatedFormat?
     private var _deviceName = ""
     private var closed = false
+    private var connectedOnce = false
 
     // Owned by the thread holding ioLock.
     private var device: V4L2Device?
@@ -47,7 +48,8 @@ public final class V4L2Source: FrameSource, @unchecked Sendable {
     private var lastAssignedSeq: UInt64?
     private var lastFrameTime = MonotonicClock.now()
 
-    /// Opens and starts streaming; throws when the device cannot be opened or offers nothing usable.
+    /// Opens and starts streaming; throws when the device cannot be opened (unless `waitForDevice`) or offers
+    /// nothing usable.
     public init(config: V4L2Config) throws {
         self.config = config
         var fds: [Int32] = [-1, -1]
@@ -57,6 +59,9 @@ public final class V4L2Source: FrameSource, @unchecked Sendable {
         wakeWrite = fds[1]
         do {
             try openAndStream()
+        } catch let error as V4L2Error where config.waitForDevice && error.isDeviceGone {
+            _state = .reconnecting
+            _lastError = "waiting for the device: \(error)"
         } catch {
             Glibc.close(wakeRead)
             Glibc.close(wakeWrite)
@@ -294,6 +299,7 @@ public final class V4L2Source: FrameSource, @unchecked Sendable {
             let got = try dev.setFormat(fourcc, width: config.width, height: config.height, fps: config.fps)
             try dev.startStreaming(bufferCount: config.bufferCount)
             device = dev
+            connectedOnce = true
             lastDeviceSequence = nil
             lastFrameTime = MonotonicClock.now()
             update {
@@ -327,8 +333,9 @@ public final class V4L2Source: FrameSource, @unchecked Sendable {
             if waitForWake(seconds: delay) { return false }
             attempts += 1
             do {
+                let wasConnected = connectedOnce
                 try openAndStream()
-                update { $0._counters.reconnects += 1 }
+                if wasConnected { update { $0._counters.reconnects += 1 } }
                 return true
             } catch {
                 update {
