@@ -233,8 +233,10 @@ extension QueryResult {
                     switch try str(m["encoding"], "mask.encoding") {
                     case "coco_rle":
                         let size = try numbers(m["size"], "mask.size")
-                        guard size.count == 2 else { throw fail("mask.size must be [h, w]") }
-                        mask = .cocoRLE(height: Int(size[0]), width: Int(size[1]), counts: try str(m["counts"], "mask.counts"))
+                        guard size.count == 2, let h = Int(exactly: size[0]), let w = Int(exactly: size[1]), h >= 0, w >= 0 else {
+                            throw fail("mask.size must be [h, w] with non-negative integers")
+                        }
+                        mask = .cocoRLE(height: h, width: w, counts: try str(m["counts"], "mask.counts"))
                     case "png":
                         guard case .binary(let d)? = m["data"] else { throw fail("mask.data must be bin") }
                         mask = .png(d)
