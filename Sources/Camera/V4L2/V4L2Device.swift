@@ -440,7 +440,7 @@ public final class V4L2Device {
 }
 
 /// A fixed-size C char array (imported as a tuple) to a Swift string.
-func cString<T>(_ tuple: T) -> String {
+fileprivate func cString<T>(_ tuple: T) -> String {
     withUnsafeBytes(of: tuple) { raw in
         let bytes = raw.prefix { $0 != 0 }
         return String(decoding: bytes, as: UTF8.self)

@@ -371,19 +371,19 @@ public final class V4L2Source: FrameSource, @unchecked Sendable {
     }
 }
 
-func clockNs(_ clock: clockid_t) -> Int64 {
+fileprivate func clockNs(_ clock: clockid_t) -> Int64 {
     var ts = timespec()
     clock_gettime(clock, &ts)
     return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
 }
 
-enum MonotonicClock {
+fileprivate enum MonotonicClock {
     /// Seconds on CLOCK_MONOTONIC.
     static func now() -> Double { Double(clockNs(CLOCK_MONOTONIC)) / 1e9 }
 }
 
 /// A pthread mutex (no Foundation dependency, so the capture code links into small static test binaries).
-final class PThreadMutex: @unchecked Sendable {
+fileprivate final class PThreadMutex: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     init() {
         mutex = .allocate(capacity: 1)
