@@ -31,21 +31,8 @@ enum NodeAssembly {
         }
     }
 
-    /// The inference stage for `model.*`. Until the Qwen2.5-VL and SAM2 stages land, every query answers
-    /// model_unavailable with the key to set.
+    /// The inference stage for `model.*` (see `ModelStack`): SAM2 for direct prompts, SAM2 + Qwen2.5-VL for text.
     static func makeStage(_ config: NodeConfig) throws -> InferenceStage {
-        let backend = config.string("model.backend")
-        let reasoner = config.string("model.reasoner")
-        let segmenter = config.string("model.segmenter")
-        if reasoner.isEmpty && segmenter.isEmpty { return ModelUnavailableStage.unconfigured(backend: backend) }
-        let reasonerProblem = reasoner.isEmpty
-            ? "no reasoning model configured: set model.reasoner"
-            : "model.reasoner=\(reasoner) is set but this build has no Qwen2.5-VL stage yet"
-        let segmenterProblem = segmenter.isEmpty
-            ? "no segmentation model configured: set model.segmenter"
-            : "model.segmenter=\(segmenter) is set but this build has no SAM2 stage yet"
-        return ModelUnavailableStage(
-            models: ModelDescription(reasoner: reasoner, segmenter: segmenter, backend: backend),
-            reasonerProblem: reasonerProblem, segmenterProblem: segmenterProblem)
+        try ModelStack.makeStage(config)
     }
 }

@@ -36,7 +36,7 @@ def test_direct_prompts_match_official_sam2(tmp_path, model):
     frames.mkdir()
     shutil.copy(fixture / "image.png", frames / "frame.png")
     node = Node(tmp_path, sets=[f"camera.path={frames}", "camera.rate=5", f"model.segmenter={fixture / 'model.pt'}",
-                                f"model.segmenter_config={fixture / 'meta.json'}"])
+                                f"model.segmenter_arch={fixture / 'meta.json'}"])
     try:
         node.wait_ready()
         dealer = node.dealer()

@@ -73,11 +73,13 @@ public final class ReasoningSegmenter {
     /// The model frame the templates' coordinates live in (840 for Seg-Zero / VisionReasoner).
     public let modelFrame: Int
 
-    public init(reasoner: Reasoner, segmenter: SAM2ImagePredictor, modelFrame: Int = 840, cacheFrames: Int = 2) {
+    /// `embeddings`: a cache shared with other users of the same SAM2 model (e.g. direct-prompt queries).
+    public init(reasoner: Reasoner, segmenter: SAM2ImagePredictor, modelFrame: Int = 840,
+                embeddings: FrameCache<SAM2ImageEmbedding>? = nil) {
         self.reasoner = reasoner
         self.segmenter = segmenter
         self.modelFrame = modelFrame
-        embeddings = FrameCache(capacity: cacheFrames)
+        self.embeddings = embeddings ?? FrameCache(capacity: 2)
     }
 
     public func run(

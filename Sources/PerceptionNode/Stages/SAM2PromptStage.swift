@@ -18,10 +18,11 @@ final class SAM2PromptStage: InferenceStage, @unchecked Sendable {
     let textStage: InferenceStage
     let models: ModelDescription
 
-    init(predictor: SAM2ImagePredictor, segmenterName: String, textStage: InferenceStage, cacheFrames: Int) {
+    init(predictor: SAM2ImagePredictor, segmenterName: String, textStage: InferenceStage,
+         embeddings: FrameCache<SAM2ImageEmbedding>) {
         self.predictor = predictor
         self.textStage = textStage
-        embeddings = FrameCache(capacity: cacheFrames)
+        self.embeddings = embeddings
         var models = textStage.models
         models.segmenter = segmenterName
         models.backend = predictor.backend.name
