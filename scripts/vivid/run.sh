@@ -76,7 +76,7 @@ prepare_kernel() {
 
 # --- busybox-static ----------------------------------------------------------------------------------------
 busybox_path() {
-    if [ -x /bin/busybox ] && file -L /bin/busybox 2>/dev/null | grep -q 'statically linked'; then
+    if [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; then  # ldd fails on static binaries
         echo /bin/busybox; return
     fi
     if [ ! -x "$CACHE/busybox/bin/busybox" ]; then
