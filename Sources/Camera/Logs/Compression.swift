@@ -113,7 +113,7 @@ public enum ChunkCompression: String, Sendable, CaseIterable {
                     finished = true
                     break
                 }
-                if consumed == inRaw.count && dstSize == 0 && srcSize == 0 { break }
+                if dstSize == 0 && srcSize == 0 { break }
             }
         }
         guard finished, produced == expected else {
