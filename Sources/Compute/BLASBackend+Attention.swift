@@ -81,7 +81,7 @@ func onlineSoftmaxRow(_ s: UnsafeMutablePointer<Float>, _ n: Int, _ m: inout Flo
                       _ acc: UnsafeMutablePointer<Float>, _ dv: Int) {
     var m8 = SIMD8<Float>(repeating: -.infinity)
     var i = 0
-    while i + 8 <= n { m8 = pointwiseMax(m8, ld8(s + i)); i += 8 }
+    while i + 8 <= n { m8 = vmax(m8, ld8(s + i)); i += 8 }
     var rowMax = m8.max()
     while i < n { rowMax = max(rowMax, s[i]); i += 1 }
     let newMax = max(m, rowMax)

@@ -178,7 +178,7 @@ func layerNormRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _
 func softmaxRowInPlace(_ p: UnsafeMutablePointer<Float>, _ c: Int) {
     var m8 = SIMD8<Float>(repeating: -.infinity)
     var i = 0
-    while i + 8 <= c { m8 = pointwiseMax(m8, ld8(p + i)); i += 8 }
+    while i + 8 <= c { m8 = vmax(m8, ld8(p + i)); i += 8 }
     var m = m8.max()
     while i < c { m = max(m, p[i]); i += 1 }
     if m == -.infinity { m = 0 }

@@ -184,7 +184,11 @@ public final class SAM2ImagePredictor: @unchecked Sendable {
         let n = e.width * e.height
         let upPtr = up.floats
         let masks: [[UInt8]] = (0..<chosen.count).map { m in
-            (0..<n).map { upPtr[m * n + $0] > 0 ? 1 : 0 }
+            [UInt8](unsafeUninitializedCapacity: n) { out, count in
+                let src = upPtr + m * n
+                for i in 0..<n { out[i] = src[i] > 0 ? 1 : 0 }
+                count = n
+            }
         }
         let clamped = try Tensor(lowRes.toArray().map { min(max($0, -32), 32) }, shape: [chosen.count, side, side])
         return SAM2Prediction(width: e.width, height: e.height, masks: masks, scores: chosen.map { iou[$0] },
