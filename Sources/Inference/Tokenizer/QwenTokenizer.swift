@@ -33,7 +33,7 @@ public final class QwenTokenizer: @unchecked Sendable {
     public let vocabularySize: Int
 
     private let cacheLock = NSLock()
-    private var cache: [String: [Int32]] = [:]
+    private var cache: [[UInt8]: [Int32]] = [:]
     private static let cacheLimit = 65_536
 
     /// Loads from a directory: tokenizer.json when present, else vocab.json + merges.txt with the added tokens of
@@ -347,9 +347,10 @@ public final class QwenTokenizer: @unchecked Sendable {
             scalars = Array(text.unicodeScalars)
         }
         for range in QwenPreTokenizer.split(scalars: scalars) {
-            var view = String.UnicodeScalarView()
-            view.append(contentsOf: scalars[range])
-            let piece = String(view)
+            // Keyed by bytes: String equality is canonical equivalence, which would merge distinct pieces.
+            var piece: [UInt8] = []
+            piece.reserveCapacity(range.count * 2)
+            for scalar in scalars[range] { UTF8.encode(scalar) { piece.append($0) } }
             cacheLock.lock()
             let cached = cache[piece]
             cacheLock.unlock()
@@ -357,7 +358,7 @@ public final class QwenTokenizer: @unchecked Sendable {
                 out.append(contentsOf: cached)
                 continue
             }
-            let ids = bpe(Array(piece.utf8))
+            let ids = bpe(piece)
             cacheLock.lock()
             if cache.count >= Self.cacheLimit { cache.removeAll(keepingCapacity: true) }
             cache[piece] = ids
