@@ -8,7 +8,7 @@ struct TensorEntry {
     let strides: [Int]?
 
     /// Largest copy a strided view may materialize beyond the size of its storage (views repeating storage elements).
-    static let maxExpandedBytes = 256 << 20
+    static let maxExpandedBytes = 64 << 20
 
     /// Checks the view against its storage with overflow-safe arithmetic; returns the entry or a descriptive error.
     static func make(
