@@ -1,6 +1,8 @@
 /// Vectorized widening of half-precision and double data to Float, callable on any sub-range (e.g. one GEMM tile).
+/// The 16-bit kernels are inlinable, so callers built with wider vector units (AVX2) get them vectorized for it.
 public enum DTypeConversion {
     /// bfloat16 -> Float: the 16 stored bits are the high half of the Float (exact).
+    @inlinable
     public static func widenBF16(_ src: UnsafePointer<UInt16>, _ dst: UnsafeMutablePointer<Float>, count: Int) {
         // A plain loop: LLVM vectorizes it (Swift's generic SIMD conversions do not lower to vector code).
         let out = UnsafeMutableRawPointer(dst).assumingMemoryBound(to: UInt32.self)
@@ -8,6 +10,7 @@ public enum DTypeConversion {
     }
 
     /// IEEE binary16 -> Float (exact, including subnormals, infinities and NaN payloads).
+    @inlinable
     public static func widenF16(_ src: UnsafePointer<UInt16>, _ dst: UnsafeMutablePointer<Float>, count: Int) {
         let out = UnsafeMutableRawPointer(dst).assumingMemoryBound(to: UInt32.self)
         for i in 0..<count { out[i] = widenF16Bits(src[i]) }
@@ -16,7 +19,7 @@ public enum DTypeConversion {
     /// Rebias the exponent by integer addition (a second time for Inf/NaN, whose exponent becomes all ones); half
     /// subnormals are renormalized by one float subtraction of normal numbers. Branch-free, and never touches a Float
     /// subnormal (which would cost a microcode assist per element).
-    @inline(__always)
+    @inlinable @inline(__always)
     static func widenF16Bits(_ h: UInt16) -> UInt32 {
         let em = UInt32(h & 0x7fff)
         let rebiased = (em &<< 13) &+ (112 &<< 23)
