@@ -18,6 +18,8 @@ struct BenchReasonCommand: ParsableCommand {
     @Option(help: "Prompt template: seg-zero or vision-reasoner.") var template = "seg-zero"
     @Option(help: "Timed vision and prefill runs (median reported).") var runs = 1
     @Option(help: "Timed decode steps (median reported).") var decodeTokens = 8
+    @Option(help: "Decode after the full image prompt (full) or after its last 16 text tokens alone (text; no vision or long prefill needed).")
+    var decodeContext = "full"
     @Option(help: "Compute threads.") var threads = 2
     @Flag(help: "Also time transformers (tools/qwen/bench_reference.py), alternating with ours per stage.") var reference = false
     @Option(help: "Python of the reference stack.") var python = ".venv-ref/bin/python"
@@ -27,6 +29,7 @@ struct BenchReasonCommand: ParsableCommand {
 
     func run() throws {
         let wanted = Set(stages.split(separator: ",").map(String.init))
+        guard ["full", "text"].contains(decodeContext) else { throw ValidationError("--decode-context must be full or text") }
         let backend = BLASBackend(threads: threads)
         var report: [String: Any] = ["model": model, "threads": threads, "backend": backend.name]
         func log(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
@@ -109,9 +112,10 @@ struct BenchReasonCommand: ParsableCommand {
             report["prefill"] = r
         }
         if wanted.contains("decode") {
-            let v = try vision()
             let cache = qwen.makeCache()
-            var (logits, delta) = try qwen.prefill(inputIDs: ids, visionTokens: v, grids: stacked.grids, cache: cache)
+            var (logits, delta) = decodeContext == "text"
+                ? try qwen.prefill(inputIDs: Array(ids.suffix(16)), visionTokens: nil, grids: [], cache: cache)
+                : try qwen.prefill(inputIDs: ids, visionTokens: try vision(), grids: stacked.grids, cache: cache)
             var times: [Double] = []
             for _ in 0..<(max(decodeTokens, 1) + 1) {
                 let token = LogitsProcessing.argmax(logits).index
@@ -162,7 +166,7 @@ struct BenchReasonCommand: ParsableCommand {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: python)
         p.arguments = [referenceScript, "--model", model, "--inputs", inputs, "--stage", stage, "--threads", "\(threads)",
-                       "--runs", "\(runs)", "--decode-tokens", "\(decodeTokens)"]
+                       "--runs", "\(runs)", "--decode-tokens", "\(decodeTokens)", "--decode-prompt", decodeContext]
         var env = ProcessInfo.processInfo.environment
         env["OMP_NUM_THREADS"] = "\(threads)"
         env["OPENBLAS_NUM_THREADS"] = "\(threads)"
