@@ -111,21 +111,22 @@ final class SafetensorsStore: WeightStore {
     func contains(_ name: String) -> Bool { entries[name] != nil }
 }
 
-/// A directory of safetensors: with `model.safetensors.index.json`, its weight_map sends each name to a shard,
-/// opened on first use; without it, every `*.safetensors` file in the directory is opened and their names merged.
+/// A Hugging Face model directory: with `model.safetensors.index.json` (or `pytorch_model.bin.index.json`), its
+/// weight_map sends each name to a shard, opened on first use; without one, every `*.safetensors` file in the
+/// directory is opened and their names merged (or, when there is none, `pytorch_model.bin`).
 final class ShardedSafetensorsStore: WeightStore {
     static let indexName = "model.safetensors.index.json"
+    static let indexNames = [indexName, "pytorch_model.bin.index.json"]
 
     let path: String
     let names: [String]
     private let shardOf: [String: String]
     private let lock = Mutex()
-    private var shards: [String: SafetensorsStore] = [:]
+    private var shards: [String: WeightStore] = [:]
 
     init(directory: String) throws {
         path = directory
-        let indexPath = directory + "/" + Self.indexName
-        if access(indexPath, F_OK) == 0 {
+        if let indexPath = Self.indexNames.map({ directory + "/" + $0 }).first(where: { access($0, F_OK) == 0 }) {
             let file = try MappedFile(path: indexPath)
             let json: JSONValue
             do {
@@ -164,15 +165,16 @@ final class ShardedSafetensorsStore: WeightStore {
             }
             closedir(dir)
             files.sort()
+            if files.isEmpty, access(directory + "/pytorch_model.bin", F_OK) == 0 { files = ["pytorch_model.bin"] }
             guard !files.isEmpty else {
                 throw CheckpointError.cannotOpen(
-                    file: directory, reason: "no \(Self.indexName) and no *.safetensors files")
+                    file: directory, reason: "no \(Self.indexName) and no *.safetensors or pytorch_model.bin files")
             }
             var names: [String] = []
             var shardOf: [String: String] = [:]
-            var opened: [String: SafetensorsStore] = [:]
+            var opened: [String: WeightStore] = [:]
             for f in files {
-                let store = try SafetensorsStore(file: try MappedFile(path: directory + "/" + f))
+                let store = try Checkpoint.openFile(path: directory + "/" + f)
                 opened[f] = store
                 for n in store.names {
                     if let other = shardOf[n] {
@@ -189,13 +191,13 @@ final class ShardedSafetensorsStore: WeightStore {
         }
     }
 
-    private func shard(for name: String) throws -> SafetensorsStore {
+    private func shard(for name: String) throws -> WeightStore {
         guard let file = shardOf[name] else {
             throw CheckpointError.missingTensor(file: path, key: name)
         }
-        let store: SafetensorsStore = try lock.withLock {
+        let store: WeightStore = try lock.withLock {
             if let s = shards[file] { return s }
-            let s = try SafetensorsStore(file: try MappedFile(path: path + "/" + file))
+            let s = try Checkpoint.openFile(path: path + "/" + file)
             shards[file] = s
             return s
         }

@@ -73,6 +73,11 @@ public enum Checkpoint {
     /// top-level dict; nested dicts are flattened with "." and non-tensor entries skipped.
     public static func open(path: String) throws -> WeightStore {
         if isDirectory(path) { return try ShardedSafetensorsStore(directory: path) }
+        return try openFile(path: path)
+    }
+
+    /// A single checkpoint file, recognized by its first bytes.
+    static func openFile(path: String) throws -> WeightStore {
         let file = try MappedFile(path: path)
         let b = file.bytes
         if b.count >= 4, b.le(UInt32.self, at: 0) == 0x0403_4b50 { return try TorchStore(file: file) }

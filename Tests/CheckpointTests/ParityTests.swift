@@ -3,8 +3,11 @@ import XCTest
 
 /// Every tensor the readers return equals what torch.save / safetensors wrote (bytes and widened floats, bit-exact).
 final class ParityTests: XCTestCase {
-    func check(_ fixture: String, file: StaticString = #filePath, line: UInt = #line) throws {
-        let expected = try XCTUnwrap(try Fixtures.expected()[fixture], "no expectations for \(fixture)")
+    func check(_ fixture: String, as reference: String? = nil, file: StaticString = #filePath, line: UInt = #line)
+        throws
+    {
+        let expected = try XCTUnwrap(
+            try Fixtures.expected()[reference ?? fixture], "no expectations for \(reference ?? fixture)")
         let store = try Checkpoint.open(path: Fixtures.path(fixture))
         XCTAssertEqual(Set(store.names), Set(expected.keys), fixture, file: file, line: line)
         XCTAssertEqual(store.names.count, expected.count, "duplicate names", file: file, line: line)
@@ -35,6 +38,7 @@ final class ParityTests: XCTestCase {
     func testShardedDirectoryWithIndex() throws { try check("sharded") }
     func testDirectoryWithoutIndex() throws { try check("multi") }
     func testTransformersSavePretrainedShards() throws { try check("hf_qwen2") }
+    func testTransformersPytorchBinShards() throws { try check("hf_qwen2_bin", as: "hf_qwen2") }
 
     func testTorchNamesKeepStateDictOrder() throws {
         let store = try Checkpoint.open(path: Fixtures.path("basic.pt"))

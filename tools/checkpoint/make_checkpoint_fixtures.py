@@ -269,6 +269,10 @@ def main():
     qwen.save_pretrained(os.path.join(out, "hf_qwen2"), max_shard_size="8KB")
     assert os.path.exists(os.path.join(out, "hf_qwen2", "model.safetensors.index.json"))
     expected["hf_qwen2"] = {k: expected_entry(v) for k, v in qwen.state_dict().items()}
+    # The same model as pytorch_model-*.bin shards with pytorch_model.bin.index.json (older Hugging Face repos).
+    qwen.save_pretrained(os.path.join(out, "hf_qwen2_bin"), max_shard_size="8KB", safe_serialization=False)
+    assert os.path.exists(os.path.join(out, "hf_qwen2_bin", "pytorch_model.bin.index.json"))
+    # (the tests compare it against expected["hf_qwen2"])
 
     with open(os.path.join(out, "expected.json"), "w") as f:
         json.dump({"torch": torch.__version__, "expected": expected}, f, indent=1, sort_keys=True)
