@@ -218,42 +218,61 @@ public final class PerceptionRuntime: @unchecked Sendable {
             }
             return finish(.failure(id, ResultError(.noFrame, noFrameMessage(p))))
         }
-        var result = QueryResult(requestId: id, status: .ok)
-        result.header = QueryResult.Header(stampNs: frame.stampNs, frameId: frame.frameId, seq: frame.seq)
-        result.imageSize = (frame.image.width, frame.image.height)
         if let d = p.deadline, ContinuousClock.now >= d {
+            var result = Self.assemble(query: p.query, frame: frame, outcome: .success(InferenceOutput()))
             result.status = .error
             result.error = ResultError(.deadlineExceeded, "deadline passed while waiting for the frame")
             return finish(result)
         }
         let request = InferenceRequest(query: p.query, mode: p.query.mode ?? defaultMode, frame: frame, deadline: p.deadline)
+        let outcome: Result<InferenceOutput, Error>
         do {
-            let out = try parts.stage.run(request)
-            if let d = p.deadline, ContinuousClock.now >= d {
-                result.status = .error
-                result.error = ResultError(.deadlineExceeded, "deadline passed during inference")
-                return finish(result)
-            }
-            result.status = out.objects.isEmpty ? .noTarget : .ok
-            result.objects = try out.objects.map { try Self.wireObject($0, encoding: p.query.outputs.mask) }
-            if p.query.outputs.think { result.think = out.think }
-            result.answer = out.answer
-            apply(out.timings, to: &result)
-            if let pt = out.promptTokens { result.tokens = (pt, out.generatedTokens ?? 0) }
-        } catch let e as InferenceError {
-            result.status = .error
-            result.error = ResultError(e.code, e.message)
-            if p.query.outputs.think { result.think = e.think }
-            result.answer = e.answer
-            apply(e.timings, to: &result)
+            outcome = .success(try parts.stage.run(request))
         } catch {
+            outcome = .failure(error)
+        }
+        var result = Self.assemble(query: p.query, frame: frame, outcome: outcome)
+        if case .success = outcome, let d = p.deadline, ContinuousClock.now >= d {
+            result = Self.assemble(query: p.query, frame: frame, outcome: .success(InferenceOutput()))
             result.status = .error
-            result.error = ResultError(.internal, "\(error)")
+            result.error = ResultError(.deadlineExceeded, "deadline passed during inference")
         }
         return finish(result)
     }
 
-    private func apply(_ t: StageTimings, to r: inout QueryResult) {
+    /// The Result for one query answered on `frame` (stage output or error), without queue/total timing and
+    /// model names; shared by the worker and the bus-less `segment` / `eval` commands.
+    public static func assemble(query: Query, frame: Frame, outcome: Result<InferenceOutput, Error>) -> QueryResult {
+        var result = QueryResult(requestId: query.requestId, status: .ok)
+        result.header = QueryResult.Header(stampNs: frame.stampNs, frameId: frame.frameId, seq: frame.seq)
+        result.imageSize = (frame.image.width, frame.image.height)
+        switch outcome {
+        case .success(let out):
+            do {
+                result.status = out.objects.isEmpty ? .noTarget : .ok
+                result.objects = try out.objects.map { try Self.wireObject($0, encoding: query.outputs.mask) }
+                if query.outputs.think { result.think = out.think }
+                result.answer = out.answer
+                apply(out.timings, to: &result)
+                if let pt = out.promptTokens { result.tokens = (pt, out.generatedTokens ?? 0) }
+            } catch {
+                result.status = .error
+                result.error = ResultError(.internal, "\(error)")
+            }
+        case .failure(let e as InferenceError):
+            result.status = .error
+            result.error = ResultError(e.code, e.message)
+            if query.outputs.think { result.think = e.think }
+            result.answer = e.answer
+            apply(e.timings, to: &result)
+        case .failure(let e):
+            result.status = .error
+            result.error = ResultError(.internal, "\(e)")
+        }
+        return result
+    }
+
+    private static func apply(_ t: StageTimings, to r: inout QueryResult) {
         r.timing.preprocess = t.preprocess
         r.timing.vision = t.vision
         r.timing.prefill = t.prefill

@@ -7,5 +7,5 @@ struct PerceptionNodeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "perception-node",
         abstract: "A reasoning-segmentation perception node (Qwen2.5-VL reasoning + SAM2 masks) over ZeroMQ.",
-        subcommands: [RunCommand.self, LaunchCommand.self, QueryCommand.self, BenchCommand.self, V4L2ProbeCommand.self, SAM2Command.self, ReasonCommand.self, ModelsCommand.self, LogsCommand.self])
+        subcommands: [RunCommand.self, LaunchCommand.self, QueryCommand.self, BenchCommand.self, V4L2ProbeCommand.self, SAM2Command.self, ReasonCommand.self, ModelsCommand.self, LogsCommand.self, SegmentCommand.self, EvalCommand.self])
 }

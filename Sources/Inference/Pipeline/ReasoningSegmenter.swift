@@ -50,12 +50,12 @@ public struct ReasoningSegmentation: Sendable {
 
 /// Why a question got no objects for a reason other than "no target".
 public enum ReasoningSegmentationError: Error, CustomStringConvertible {
-    /// The model's output could not be read; `raw` is what it wrote.
-    case unparseable(AnswerParseError, think: String?)
+    /// The model's output could not be read; `raw` is what it wrote. `reasoner` carries its timings and token counts.
+    case unparseable(AnswerParseError, think: String?, reasoner: ReasonerOutput?, preprocessMs: Double)
     case cancelled
     public var description: String {
         switch self {
-        case let .unparseable(e, _): return e.description
+        case let .unparseable(e, _, _, _): return e.description
         case .cancelled: return "cancelled"
         }
     }
@@ -106,7 +106,8 @@ public final class ReasoningSegmenter {
         do {
             parsed = try AnswerParser.parse(reasoned.text, format: format)
         } catch let error as AnswerParseError {
-            throw ReasoningSegmentationError.unparseable(error, think: AnswerParser.extractThink(reasoned.text))
+            throw ReasoningSegmentationError.unparseable(error, think: AnswerParser.extractThink(reasoned.text), reasoner: reasoned,
+                                                         preprocessMs: preprocessMs)
         }
         let mapping = CoordinateMapping(modelWidth: Double(modelFrame), modelHeight: Double(modelFrame),
                                         imageWidth: image.width, imageHeight: image.height)

@@ -37,8 +37,15 @@ final class ReasoningStage: InferenceStage, @unchecked Sendable {
         } catch let error as ReasoningSegmentationError {
             switch error {
             case .cancelled: throw InferenceError.cancelled()
-            case let .unparseable(parse, think):
-                throw InferenceError(.answerUnparseable, parse.description, think: think, answer: parse.raw)
+            case let .unparseable(parse, think, reasoned, preprocessMs):
+                var timings = StageTimings()
+                if let reasoned {
+                    timings.preprocess = preprocessMs + reasoned.preprocessMs
+                    timings.vision = reasoned.visionMs
+                    timings.prefill = reasoned.prefillMs
+                    timings.decode = reasoned.decodeMs
+                }
+                throw InferenceError(.answerUnparseable, parse.description, think: think, answer: parse.raw, timings: timings)
             }
         }
         var timings = StageTimings()

@@ -1,0 +1,114 @@
+"""`perception-node segment` and `perception-node eval` against the Python reference pipeline.
+
+Tests/Fixtures/toy/reference/*.json were written by tools/toy/reference_pipeline.py (Seg-Zero's inference logic
+with transformers + the official sam2; regenerate with tools/toy/make_reference_fixtures.sh) on
+the committed tiny random Qwen2.5-VL and SAM2 fixtures and four toy scenes (Tests/Fixtures/toy/val). The random
+reasoners write unparseable text, so there both sides must agree on the raw generated text and report the
+parse failure; where the reference parsed an answer, boxes and points must be equal and masks reach IoU >= 0.99.
+"""
+import json
+import subprocess
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+from pycocotools import mask as cocomask
+
+from conftest import REPO, node_binary
+
+FIXTURES = REPO / "Tests/Fixtures/toy/reference"
+SCENES = REPO / "Tests/Fixtures/toy/val"
+CASES = sorted(FIXTURES.glob("*.json"))
+
+
+def model_sets(ref):
+    return ["--set", f"model.reasoner={REPO / ref['reasoner']}", "--set", f"model.segmenter={REPO / ref['segmenter']}",
+            "--set", f"model.segmenter_arch={REPO / ref['segmenter_arch']}", "--set", f"model.frame={ref['frame']}",
+            "--set", f"model.max_new_tokens={ref['max_new_tokens']}", "--set", f"model.template={ref['template']}"]
+
+
+def run(args, timeout=600):
+    p = subprocess.run([node_binary(), *args], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    assert p.returncode == 0, f"{args[0]} exited {p.returncode}: {p.stderr[-2000:]}"
+    return p.stdout
+
+
+def rle_mask(m):
+    if isinstance(m["counts"], list):
+        return cocomask.decode(cocomask.frPyObjects(m, *m["size"])).astype(bool)
+    return cocomask.decode({"size": m["size"], "counts": m["counts"].encode()}).astype(bool)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])
+def test_segment_matches_reference_pipeline(tmp_path, case):
+    ref = json.loads(case.read_text())
+    mode = "single" if ref["template"] == "seg-zero" else "multi"
+    assert ref["samples"], case
+    for s in ref["samples"]:
+        image = next(p for p in (REPO / ref["scenes"]).glob(s["id"] + ".*") if p.suffix != ".json")
+        overlay = tmp_path / f"{s['id']}.png"
+        out = run(["segment", *model_sets(ref), "--image", str(image), "--text", s["question"], "--mode", mode,
+                   "--json", "--mask-out", str(overlay)])
+        r = json.loads(out)
+        assert r["schema"] == "perception/Result" and r["image"] == {"width": s["width"], "height": s["height"]}, r
+        with Image.open(overlay) as im:
+            assert im.size == (s["width"], s["height"]) and im.mode == "RGB"
+        if s["status"] == "answer_unparseable":
+            assert r["status"] == "error" and r["error"]["code"] == "answer_unparseable", (s["id"], r)
+            assert r["answer"] == s["generated_text"], (s["id"], r["answer"], s["generated_text"])
+            assert r["objects"] == []
+            continue
+        assert r["status"] == s["status"], (s["id"], r)
+        assert len(r["objects"]) == len(s["objects"])
+        for mine, theirs in zip(r["objects"], s["objects"]):
+            assert mine["bbox"] == theirs["bbox"] and mine["points"] == theirs["points"], (s["id"], mine, theirs)
+            a, b = rle_mask(mine["mask"]), rle_mask(theirs["mask"])
+            union = np.logical_or(a, b).sum()
+            iou = np.logical_and(a, b).sum() / union if union else 1.0
+            assert iou >= 0.99, (s["id"], iou)
+            assert abs(mine["score"] - theirs["score"]) < 1e-3, (s["id"], mine["score"], theirs["score"])
+
+
+def gt_area_pil(annotation, w, h):
+    """Target pixels drawn with PIL (OpenCV's rasterization differs only along edges)."""
+    m = Image.new("L", (w, h), 0)
+    d = ImageDraw.Draw(m)
+    for shape in annotation["shapes"]:
+        if shape["label"].lower() == "flag":
+            continue
+        d.polygon([tuple(map(int, p)) for p in shape["points"]], fill=255 if "ignore" in shape["label"].lower() else 1,
+                  outline=255 if "ignore" in shape["label"].lower() else 1)
+    a = np.asarray(m)
+    return int((a == 1).sum())
+
+
+def test_eval_report_matches_its_jsonl(tmp_path):
+    ref = json.loads((FIXTURES / "tiny-segzero.json").read_text())
+    jsonl = tmp_path / "eval.jsonl"
+    report = json.loads(run(["eval", *model_sets(ref), "--data", str(SCENES), "--mode", "single", "--json",
+                             "--jsonl", str(jsonl), "--limit", "3"]))
+    rows = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert report["samples"] == 3 == len(rows)
+    names = sorted(p.stem for p in SCENES.glob("*.json"))[:3]
+    assert [r["id"] for r in rows] == names
+    for r in rows:
+        annotation = json.loads((SCENES / f"{r['id']}.json").read_text())
+        assert r["question"] == annotation["text"][0]
+        assert r["iou"] == pytest.approx(r["intersection"] / r["union"] if r["union"] else 1.0)
+        area = gt_area_pil(annotation, r["width"], r["height"])
+        # the random reasoner answers nothing parseable: union is exactly the ground truth
+        assert r["status"] == "answer_unparseable" and r["boxes"] == [] and r["intersection"] == 0
+        assert abs(r["union"] - area) <= 0.03 * area, (r["id"], r["union"], area)
+        assert set(r["timings_ms"]) == {"preprocess", "vision", "prefill", "decode", "segment", "total"}
+        # a parse failure still reports the reasoner's stages
+        assert r["timings_ms"]["total"] > 0 and r["timings_ms"]["prefill"] > 0 and r["timings_ms"]["decode"] > 0
+    assert report["gIoU"] == pytest.approx(np.mean([r["iou"] for r in rows]))
+    total_u = sum(r["union"] for r in rows)
+    assert report["cIoU"] == pytest.approx(sum(r["intersection"] for r in rows) / total_u)
+    assert report["parse_failure_rate"] == 1.0 and report["no_target_rate"] == 0.0
+    assert report["statuses"] == {"answer_unparseable": 3}
+    for stage in ("preprocess", "vision", "prefill", "decode", "segment", "total"):
+        p = report["latency_ms"][stage]
+        assert p["p50"] <= p["p90"] <= p["p99"]
+        assert p["p50"] == pytest.approx(float(np.percentile([r["timings_ms"][stage] for r in rows], 50)))
+        assert p["p99"] == pytest.approx(float(np.percentile([r["timings_ms"][stage] for r in rows], 99)))
