@@ -8,6 +8,7 @@ parse failure; where the reference parsed an answer, boxes and points must be eq
 """
 import json
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -19,6 +20,17 @@ from conftest import REPO, node_binary
 FIXTURES = REPO / "Tests/Fixtures/toy/reference"
 SCENES = REPO / "Tests/Fixtures/toy/val"
 CASES = sorted(FIXTURES.glob("*.json"))
+TINY = sorted((REPO / "Tests/Fixtures/qwen25vl/models").iterdir())
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tokenizer_files():
+    """The tiny models' tokenizer files are not committed (11 MB); tools/qwen/install_tokenizer.py installs them."""
+    if all((m / "tokenizer.json").exists() and (m / "vocab.json").exists() for m in TINY):
+        return
+    p = subprocess.run([sys.executable, str(REPO / "tools/qwen/install_tokenizer.py"), *map(str, TINY)],
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
 
 
 def model_sets(ref):
