@@ -7,6 +7,7 @@ reasoners write unparseable text, so there both sides must agree on the raw gene
 parse failure; where the reference parsed an answer, boxes and points must be equal and masks reach IoU >= 0.99.
 """
 import json
+import os
 import subprocess
 import sys
 
@@ -51,11 +52,9 @@ def rle_mask(m):
     return cocomask.decode({"size": m["size"], "counts": m["counts"].encode()}).astype(bool)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])
-def test_segment_matches_reference_pipeline(tmp_path, case):
-    ref = json.loads(case.read_text())
+def check_against_reference(ref, tmp_path):
     mode = "single" if ref["template"] == "seg-zero" else "multi"
-    assert ref["samples"], case
+    assert ref["samples"]
     for s in ref["samples"]:
         image = next(p for p in (REPO / ref["scenes"]).glob(s["id"] + ".*") if p.suffix != ".json")
         overlay = tmp_path / f"{s['id']}.png"
@@ -79,6 +78,32 @@ def test_segment_matches_reference_pipeline(tmp_path, case):
             iou = np.logical_and(a, b).sum() / union if union else 1.0
             assert iou >= 0.99, (s["id"], iou)
             assert abs(mine["score"] - theirs["score"]) < 1e-3, (s["id"], mine["score"], theirs["score"])
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])
+def test_segment_matches_reference_pipeline(tmp_path, case):
+    check_against_reference(json.loads(case.read_text()), tmp_path)
+
+
+TOY = REPO / "models/toy"
+
+
+@pytest.mark.skipif(not ((TOY / "reasoner/model.safetensors").exists() and (TOY / "segmenter.pt").exists()
+                         and (REPO / ".venv-ref/bin/python").exists()),
+                    reason="the trained toy models (models/toy, tools/toy/train_all.sh) or .venv-ref are not here")
+def test_segment_matches_reference_on_toy_models(tmp_path):
+    """The trained toy models answer parseably: boxes, points and masks are compared, not just the raw text."""
+    out = tmp_path / "toy-reference.json"
+    p = subprocess.run([str(REPO / ".venv-ref/bin/python"), str(REPO / "tools/toy/reference_pipeline.py"),
+                        "--reasoner", "models/toy/reasoner", "--segmenter", "models/toy/segmenter.pt",
+                        "--segmenter-arch", "models/toy/segmenter.json", "--frame", "224", "--template", "vision-reasoner",
+                        "--max-new-tokens", "160", "--scenes", "Tests/Fixtures/toy/val", "--out", str(out)],
+                       cwd=REPO, capture_output=True, text=True, timeout=1200,
+                       env={**os.environ, "OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2"})
+    assert p.returncode == 0, p.stderr[-2000:]
+    ref = json.loads(out.read_text())
+    assert any(s["status"] == "ok" for s in ref["samples"]), "the toy reasoner answered nothing parseable"
+    check_against_reference(ref, tmp_path)
 
 
 def gt_area_pil(annotation, w, h):
