@@ -7,6 +7,7 @@
 # Env:   PERCEPTION_NODE_CACHE  cache root (default ${XDG_CACHE_HOME:-$HOME/.cache}/perception-node)
 #        VIVID_TIMEOUT          seconds the VM may run (default 110)
 #        SWIFT_BUILD_JOBS       -j for the test binary's build (default 2)
+#        QEMU                   the emulator (default qemu-system-x86_64)
 # Exit:  0 all checks passed; 1 checks failed or no summary; 2 setup failed; 77 qemu cannot run here (skip).
 set -euo pipefail
 
@@ -14,6 +15,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 HERE="$REPO/scripts/vivid"
 CACHE="${PERCEPTION_NODE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/perception-node}/vivid"
 TIMEOUT="${VIVID_TIMEOUT:-110}"
+QEMU="${QEMU:-qemu-system-x86_64}"
 MODULES="vivid videodev mc cec rc-core v4l2-tpg v4l2-dv-timings videobuf2-common videobuf2-v4l2 videobuf2-memops videobuf2-vmalloc videobuf2-dma-contig"
 BINARY=""
 REBUILD=0
@@ -33,9 +35,9 @@ skip() { echo "VIVID-SKIP: $*"; exit 77; }
 die() { echo "VIVID-SETUP-FAILED: $*"; exit 2; }
 
 # --- Can QEMU run here? -------------------------------------------------------------------------------------
-command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 is not installed (Debian: apt-get install qemu-system-x86)"
-qemu-system-x86_64 -accel help 2>/dev/null | grep -qx tcg || skip "qemu-system-x86_64 has no TCG accelerator"
-qemu-system-x86_64 -machine help 2>/dev/null | grep -q '^q35' || skip "qemu-system-x86_64 has no q35 machine"
+command -v "$QEMU" >/dev/null || skip "$QEMU is not installed (Debian: apt-get install qemu-system-x86)"
+"$QEMU" -accel help 2>/dev/null | grep -qx tcg || skip "$QEMU has no TCG accelerator"
+"$QEMU" -machine help 2>/dev/null | grep -q '^q35' || skip "$QEMU has no q35 machine"
 
 mkdir -p "$CACHE/downloads"
 
@@ -124,7 +126,7 @@ python3 "$HERE/mkcpio.py" "$ROOT" "$CACHE/initramfs.cpio"
 log "booting $(cut -d' ' -f2 "$CACHE/kernel/ready") under qemu (TCG), timeout ${TIMEOUT}s"
 OUT="$CACHE/last-run.log"
 set +e
-timeout "$TIMEOUT" qemu-system-x86_64 -accel tcg -machine q35 -m 1024 -smp 1 -nodefaults -display none \
+timeout "$TIMEOUT" "$QEMU" -accel tcg -machine q35 -m 1024 -smp 1 -nodefaults -display none \
     -serial stdio -no-reboot -kernel "$CACHE/kernel/vmlinux" -initrd "$CACHE/initramfs.cpio" \
     -append "console=ttyS0 quiet panic=-1" </dev/null | tr -d '\r' | tee "$OUT"
 QEMU_RC=${PIPESTATUS[0]}
