@@ -183,8 +183,8 @@ public final class MCAPLog: CameraLog, @unchecked Sendable {
     }
 
     /// Decompresses one Chunk record body (the bytes after opcode and length) and returns its records' bytes.
-    func chunkRecords(_ body: [UInt8], at offset: Int) throws -> [UInt8] {
-        var r = ByteCursor(body, base: offset, file: path)
+    func chunkRecords(_ body: [UInt8], from start: Int = 0, at offset: Int) throws -> [UInt8] {
+        var r = ByteCursor(body, from: start, base: offset + 9 - start, file: path)
         _ = try r.u64()
         _ = try r.u64()
         let size = try r.u64()
@@ -410,8 +410,8 @@ final class IndexedCursor: LogMessageCursor {
             guard try h.u8() == MCAPFormat.Op.chunk.rawValue else {
                 throw LogError.corrupt(file: log.path, offset: ci.offset, reason: "chunk index points at no chunk")
             }
-            let len = try h.length64()
-            let records = try log.chunkRecords(Array(rec[9..<9 + len]), at: ci.offset)
+            _ = try h.length64()
+            let records = try log.chunkRecords(rec, from: 9, at: ci.offset)
             let msgs: [(channel: UInt16, time: UInt64, data: [UInt8])]
             if let viaIndex = try? indexedMessages(ci, records) {
                 msgs = viaIndex
