@@ -132,6 +132,8 @@ def test_eval_report_matches_its_jsonl(tmp_path):
         annotation = json.loads((SCENES / f"{r['id']}.json").read_text())
         assert r["question"] == annotation["text"][0]
         assert r["iou"] == pytest.approx(r["intersection"] / r["union"] if r["union"] else 1.0)
+        prediction = rle_mask(r["mask"])
+        assert prediction.shape == (r["height"], r["width"]) and prediction.sum() <= r["union"]
         area = gt_area_pil(annotation, r["width"], r["height"])
         # the random reasoner answers nothing parseable: union is exactly the ground truth
         assert r["status"] == "answer_unparseable" and r["boxes"] == [] and r["intersection"] == 0

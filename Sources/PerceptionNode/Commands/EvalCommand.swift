@@ -7,7 +7,7 @@ import PerceptionMessages
 
 /// `eval`: ReasonSeg-style evaluation of the configured pipeline on a LISA-layout folder (X.jpg + X.json with
 /// `text`, `shapes` polygons): gIoU, cIoU, parse-failure and no-target rates, per-stage latency percentiles,
-/// and one JSONL line per sample.
+/// and one JSONL line per sample (with the OR-ed prediction as COCO RLE).
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
@@ -149,6 +149,9 @@ struct EvalCommand: ParsableCommand {
                 "scores": r.objects.map(\.score), "timings_ms": timing,
                 "width": image.width, "height": image.height,
             ]
+            if let m = BinaryMask(width: image.width, height: image.height, pixels: prediction) {
+                line["mask"] = ["size": [image.height, image.width], "counts": CocoRLE.encode(m)] as [String: Any]
+            }
             if let e = r.error { line["error"] = e.message }
             if let a = r.answer { line["answer"] = a }
             if let tokens = r.tokens { line["tokens"] = ["prompt": tokens.prompt, "generated": tokens.generated] }
