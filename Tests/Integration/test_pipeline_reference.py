@@ -151,3 +151,27 @@ def test_eval_report_matches_its_jsonl(tmp_path):
         assert p["p50"] <= p["p90"] <= p["p99"]
         assert p["p50"] == pytest.approx(float(np.percentile([r["timings_ms"][stage] for r in rows], 50)))
         assert p["p99"] == pytest.approx(float(np.percentile([r["timings_ms"][stage] for r in rows], 99)))
+
+
+def test_segment_overlay_shows_masks_and_boxes(tmp_path):
+    """--mask-out: outside every mask the image is dimmed to 2/5, inside object k's mask it is blended half and
+    half with palette colour k (first colour (230, 25, 75)), and the box outline is drawn in that colour."""
+    fixture = REPO / "Tests/Fixtures/sam2/sam2-mini"
+    overlay = tmp_path / "overlay.png"
+    box = [220, 49, 825, 297]
+    r = json.loads(run(["segment", "--set", f"model.segmenter={fixture / 'model.pt'}", "--set",
+                        f"model.segmenter_arch={fixture / 'meta.json'}", "--image", str(fixture / "image.png"),
+                        "--box", ",".join(map(str, box)), "--json", "--mask-out", str(overlay)]))
+    assert r["status"] == "ok" and len(r["objects"]) == 1, r
+    mask = rle_mask(r["objects"][0]["mask"])
+    image = np.asarray(Image.open(fixture / "image.png").convert("RGB")).astype(int)
+    out = np.asarray(Image.open(overlay).convert("RGB")).astype(int)
+    inside = np.zeros_like(mask)
+    inside[box[1] + 2:box[3] - 1, box[0] + 2:box[2] - 1] = True  # away from the 2-px outline
+    outline = np.zeros_like(mask)
+    outline[box[1], box[0]:box[2] + 1] = True
+    assert mask.sum() > 0 and (~mask & inside).sum() > 0
+    colour = np.array([230, 25, 75])
+    assert (out[mask & inside] == (image[mask & inside] + colour) // 2).all()
+    assert (out[~mask & inside] == image[~mask & inside] * 2 // 5).all()
+    assert (out[outline] == colour).all()

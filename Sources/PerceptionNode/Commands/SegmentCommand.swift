@@ -5,7 +5,7 @@ import Imaging
 import NodeRuntime
 import PerceptionMessages
 
-/// `segment`: one text query on one image file, through the node's inference stage but without the bus; prints
+/// `segment`: one text query (or direct SAM2 prompt) on one image file, through the node's inference stage but without the bus; prints
 /// the Result as `perception-node query` would and can write an overlay PNG.
 struct SegmentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -16,11 +16,17 @@ struct SegmentCommand: ParsableCommand {
     @Option(help: "Node config (YAML).") var config: String?
     @Option(name: .customLong("set"), help: "Config override key=value (repeatable).") var overrides: [String] = []
     @Option(help: "Input image (PNG or JPEG).") var image: String
-    @Option(help: "The question.") var text: String
+    @Option(help: "The question.") var text: String?
+    @Option(help: "Direct SAM2 box prompt x1,y1,x2,y2 in image pixels (repeatable; skips reasoning).") var box: [String] = []
+    @Option(help: "Direct SAM2 point prompt x,y[,label] (label 1 foreground, 0 background; repeatable).") var point: [String] = []
     @Option(help: "Answer format: auto, single or multi (default: model.mode).") var mode: String?
     @Option(help: "Mask encoding in the Result: rle, png or none.") var mask = "rle"
     @Flag(help: "Print compact one-line JSON.") var json = false
     @Option(help: "Write an overlay PNG (masks tinted, boxes, points) here.") var maskOut: String?
+
+    func validate() throws {
+        if text == nil && box.isEmpty && point.isEmpty { throw ValidationError("give --text, or a --box / --point prompt") }
+    }
 
     func run() throws {
         let node = try NodeConfig.load(path: config, overrides: overrides)
@@ -31,15 +37,23 @@ struct SegmentCommand: ParsableCommand {
             query.mode = m
         }
         query.outputs = Query.Outputs(mask: enc, think: true)
+        if !box.isEmpty || !point.isEmpty {
+            var p = Query.Prompt()
+            for b in box { p.boxes.append(try QueryCommand.numbers(b, count: 4...4, what: "--box")) }
+            for pt in point {
+                let n = try QueryCommand.numbers(pt, count: 2...3, what: "--point")
+                p.points.append([n[0], n[1]])
+                p.labels.append(n.count == 3 ? Int(n[2]) : 1)
+            }
+            query.prompt = p
+        }
         let rgb = try ImageCodec.load(path: image)
         let stage = try ModelStack.makeStage(node)
         let answer = OneShot.answer(query, image: rgb, seq: 0, frameId: node.string("camera.frame_id"), stage: stage, defaultMode: node)
         print(JSONText.render(try MsgPack.decode(answer.result.encoded()), pretty: !json))
-        if let maskOut, let out = answer.output {
-            let png = try ImageCodec.encodePNG(try Overlay.render(rgb, objects: out.objects))
+        if let maskOut {
+            let png = try ImageCodec.encodePNG(try Overlay.render(rgb, objects: answer.output?.objects ?? []))
             try Data(png).write(to: URL(fileURLWithPath: maskOut))
-        } else if let maskOut {
-            try Data(try ImageCodec.encodePNG(try Overlay.render(rgb, objects: []))).write(to: URL(fileURLWithPath: maskOut))
         }
     }
 }
@@ -97,6 +111,9 @@ enum Overlay {
                     px[i * 3 + 2] = UInt8((Int(image.pixels[i * 3 + 2]) + Int(c.2)) / 2)
                 }
             }
+        }
+        for (k, o) in objects.enumerated() {
+            let c = palette[k % palette.count]
             if o.bbox.count == 4, o.bbox.allSatisfy({ $0.isFinite && abs($0) < 1e6 }) {
                 let x1 = Int(o.bbox[0]), y1 = Int(o.bbox[1]), x2 = Int(o.bbox[2]), y2 = Int(o.bbox[3])
                 if x1 <= x2, y1 <= y2 {
