@@ -148,4 +148,29 @@ final class MCAPReplayTests: XCTestCase {
             XCTAssertLessThanOrEqual(frames.count, 6)
         }
     }
+
+    func testCorruptChunkIsSkippedWhenTheSummaryIndexesTheRest() throws {
+        let path = tempPath("skip.mcap")
+        try writeLog(path, compression: .none, chunkMessages: 2)
+        var b = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        // Walk the records to the second chunk and flip a byte of its message data (the CRC catches it).
+        var pos = 8
+        var chunks: [Int] = []
+        while pos + 9 <= b.count, b[pos] != 0x0F {
+            if b[pos] == 0x06 { chunks.append(pos) }
+            var len = 0
+            for i in 0..<8 { len |= Int(b[pos + 1 + i]) << (8 * i) }
+            pos += 9 + len
+        }
+        XCTAssertEqual(chunks.count, 6)
+        b[chunks[1] + 120] ^= 0x5A
+        let bad = tempPath("skip-bad.mcap")
+        try Data(b).write(to: URL(fileURLWithPath: bad))
+        let src = try LogReplaySource(path: bad, options: .init(topic: "/cam/rgb", rate: nil))
+        let frames = try drain(src)
+        XCTAssertEqual(frames.map(\.stampNs), [0, 2, 3, 4, 5].map { Int64(Self.t0) + Int64($0) * 50_000_000 + 1 })
+        XCTAssertEqual(src.counters.framesCorrupt, 1)
+        let err = try XCTUnwrap(src.lastError)
+        XCTAssertTrue(err.contains("CRC") && err.contains("byte \(chunks[1])"), err)
+    }
 }
