@@ -46,7 +46,7 @@ extension BLASBackend {
                 let bp = b.floats
                 for oi in 0..<o { (ys + oi * hw).update(repeating: bp[oi], count: hw) }
             }
-            sgemm(transA: false, transB: false, m: o, n: hw, k: ck, alpha: 1, a: wp, lda: ck, b: src, ldb: hw,
+            gemm(transA: false, transB: false, m: o, n: hw, k: ck, alpha: 1, a: wp, lda: ck, b: src, ldb: hw,
                   beta: bias == nil ? 0 : 1, c: ys, ldc: hw)
         }
         return y
@@ -68,7 +68,7 @@ extension BLASBackend {
         let bp = bias?.floats
         for ni in 0..<n {
             // t[(o, dy, dx), pixel] = Σ_c w[c, (o, dy, dx)] · x[c, pixel]
-            sgemm(transA: true, transB: false, m: o * 4, n: hw, k: c, alpha: 1, a: wp, lda: o * 4,
+            gemm(transA: true, transB: false, m: o * 4, n: hw, k: c, alpha: 1, a: wp, lda: o * 4,
                   b: xp + ni * c * hw, ldb: hw, beta: 0, c: t, ldc: hw)
             let ys = yp + ni * o * 4 * hw
             Parallel.forRanges(o, threads: threads) { r in

@@ -8,18 +8,67 @@ import Foundation
 /// Use one backend per process (the OpenBLAS thread count is process-global).
 public final class BLASBackend: ComputeBackend, @unchecked Sendable {
     public let threads: Int
-    public var name: String { "blas(openblas, \(threads) threads)" }
+    public let gemmThreading: GEMMThreading
+    public var name: String { "blas(openblas, \(threads) threads, \(gemmThreading.rawValue) gemm threading)" }
     private let blasLock = NSLock()
 
-    /// `threads` defaults to the active processor count (or `PERCEPTION_THREADS` when set).
+    /// How large matrix products use the threads.
+    public enum GEMMThreading: String, Sendable {
+        /// OpenBLAS's own threading (threads synchronize inside every product).
+        case openblas
+        /// The output is split into one block of rows (or columns) per thread, each a single-threaded sgemm:
+        /// no synchronization inside the product, which holds up better on a loaded machine.
+        case split
+    }
+
+    /// `threads` defaults to the active processor count (or `PERCEPTION_THREADS`); `gemmThreading` to
+    /// `PERCEPTION_GEMM_THREADING` (openblas | split), else openblas.
+    public init(threads: Int?, gemmThreading: GEMMThreading?) {
+        let env = ProcessInfo.processInfo.environment
+        self.threads = max(1, threads ?? env["PERCEPTION_THREADS"].flatMap { Int($0) } ?? ProcessInfo.processInfo.activeProcessorCount)
+        self.gemmThreading = gemmThreading ?? env["PERCEPTION_GEMM_THREADING"].flatMap { GEMMThreading(rawValue: $0) } ?? .openblas
+        openblas_set_num_threads(self.gemmThreading == .split ? 1 : Int32(self.threads))
+    }
+
     public init(threads: Int? = nil) {
-        let env = ProcessInfo.processInfo.environment["PERCEPTION_THREADS"].flatMap { Int($0) }
-        self.threads = max(1, threads ?? env ?? ProcessInfo.processInfo.activeProcessorCount)
-        openblas_set_num_threads(Int32(self.threads))
+        let env = ProcessInfo.processInfo.environment
+        self.threads = max(1, threads ?? env["PERCEPTION_THREADS"].flatMap { Int($0) } ?? ProcessInfo.processInfo.activeProcessorCount)
+        gemmThreading = env["PERCEPTION_GEMM_THREADING"].flatMap { GEMMThreading(rawValue: $0) } ?? .openblas
+        openblas_set_num_threads(gemmThreading == .split ? 1 : Int32(self.threads))
+    }
+
+    /// sgemm with this backend's threading policy (see `GEMMThreading`).
+    func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
+              b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        let parts = threads
+        guard gemmThreading == .split, parts > 1, m * n * k >= 1 << 21, max(m, n) >= 32 * parts else {
+            sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            return
+        }
+        withSingleThreadedBLAS {
+            if m >= n {
+                let per = ((m + parts - 1) / parts + 15) / 16 * 16
+                Parallel.forTasks(parts, threads: parts) { t, _ in
+                    let i0 = t * per, i1 = min(m, i0 + per)
+                    guard i0 < i1 else { return }
+                    sgemm(transA: transA, transB: transB, m: i1 - i0, n: n, k: k, alpha: alpha, a: transA ? a + i0 : a + i0 * lda, lda: lda,
+                          b: b, ldb: ldb, beta: beta, c: c + i0 * ldc, ldc: ldc)
+                }
+            } else {
+                let per = ((n + parts - 1) / parts + 15) / 16 * 16
+                Parallel.forTasks(parts, threads: parts) { t, _ in
+                    let j0 = t * per, j1 = min(n, j0 + per)
+                    guard j0 < j1 else { return }
+                    sgemm(transA: transA, transB: transB, m: m, n: j1 - j0, k: k, alpha: alpha, a: a, lda: lda,
+                          b: transB ? b + j0 * ldb : b + j0, ldb: ldb, beta: beta, c: c + j0, ldc: ldc)
+                }
+            }
+        }
     }
 
     /// Runs `body` with OpenBLAS single-threaded so that the caller can parallelize over tasks.
     func withSingleThreadedBLAS<R>(_ body: () throws -> R) rethrows -> R {
+        if gemmThreading == .split { return try body() }  // OpenBLAS stays single-threaded in this mode
         blasLock.lock()
         openblas_set_num_threads(1)
         defer {
@@ -54,7 +103,7 @@ public final class BLASBackend: ComputeBackend, @unchecked Sendable {
         let beta: Float = bias == nil ? 0 : 1
         switch weight.elementType {
         case .float32:
-            sgemm(transA: false, transB: true, m: m, n: outF, k: inF, alpha: 1, a: x.floats, lda: inF,
+            gemm(transA: false, transB: true, m: m, n: outF, k: inF, alpha: 1, a: x.floats, lda: inF,
                   b: weight.floats, ldb: inF, beta: beta, c: yp, ldc: outF)
         case .bfloat16:
             if m <= 4 {
@@ -79,7 +128,7 @@ public final class BLASBackend: ComputeBackend, @unchecked Sendable {
             Parallel.forRanges(nt * inF, threads: threads, grain: 1 << 16) { r in
                 widenBF16(src + r.lowerBound, buf + r.lowerBound, r.count)
             }
-            sgemm(transA: false, transB: true, m: m, n: nt, k: inF, alpha: 1, a: x, lda: inF, b: buf, ldb: inF,
+            gemm(transA: false, transB: true, m: m, n: nt, k: inF, alpha: 1, a: x, lda: inF, b: buf, ldb: inF,
                   beta: beta, c: y + j0, ldc: outF)
             j0 += nt
         }
@@ -127,7 +176,10 @@ public final class BLASBackend: ComputeBackend, @unchecked Sendable {
         if batches >= threads && m * n * k < (1 << 22) {
             withSingleThreadedBLAS { Parallel.forTasks(batches, threads: threads) { t, _ in one(t) } }
         } else {
-            for i in 0..<batches { one(i) }
+            for i in 0..<batches {
+                gemm(transA: false, transB: transposeB, m: m, n: n, k: k, alpha: 1, a: ap + i * m * k, lda: k,
+                     b: bp + i * bStride, ldb: ldb, beta: 0, c: yp + i * m * n, ldc: n)
+            }
         }
         return y
     }
@@ -200,7 +252,7 @@ func dotF32(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ n: Int) -> F
 
 extension BLASBackend {
     /// Median sgemm rate (FLOP/s) for C[m, n] = A[m, k]·B[n, k]ᵀ (weights stored [out, in] as `linear` uses them),
-    /// on this backend's threads: the compute-bound limit benchmarks report against.
+    /// on this backend's threads and threading policy: the compute-bound limit benchmarks report against.
     public func measureSGEMM(m: Int, n: Int, k: Int, runs: Int = 5) -> Double {
         let a = UnsafeMutablePointer<Float>.allocate(capacity: m * k)
         let b = UnsafeMutablePointer<Float>.allocate(capacity: n * k)
@@ -211,7 +263,7 @@ extension BLASBackend {
         var times: [Double] = []
         for _ in 0..<(runs + 1) {
             let t0 = DispatchTime.now().uptimeNanoseconds
-            sgemm(transA: false, transB: true, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: b, ldb: k, beta: 0, c: c, ldc: n)
+            gemm(transA: false, transB: true, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: b, ldb: k, beta: 0, c: c, ldc: n)
             times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
         }
         let sorted = times.dropFirst().sorted()

@@ -34,6 +34,18 @@ final class ComputeOpsTests: XCTestCase {
         }
     }
 
+    func testSplitGEMMThreadingMatchesReference() throws {
+        let split = BLASBackend(threads: 3, gemmThreading: .split)
+        for (m, n, k) in [(300, 80, 96), (8, 2000, 200), (257, 259, 64)] {
+            let x = try rng.tensor([m, k]), w = try rng.tensor([n, k])
+            assertClose(try split.linear(x, weight: w, bias: nil), Ref.matmul(x.toArray(), w.toArray(), m: m, k: k, n: n, transB: true), shape: [m, n], "split linear \(m)x\(n)x\(k)")
+        }
+        let img = try rng.tensor([1, 16, 64, 64]), wt = try rng.tensor([64, 16, 2, 2]), wt2 = try rng.tensor([16, 64, 2, 2]), b = try rng.tensor([64])
+        assertClose(try split.convTranspose2x2(img, weight: wt2, bias: b), try be.convTranspose2x2(img, weight: wt2, bias: b).toArray(), shape: [1, 64, 128, 128], tol: 1e-6, "split convT")
+        let (ref, shape) = Ref.conv2d(img.toArray(), n: 1, c: 16, h: 64, w: 64, wt.toArray(), o: 64, kh: 2, kw: 2, b.toArray(), stride: (2, 2), pad: (0, 0))
+        assertClose(try split.conv2d(img, weight: wt, bias: b, stride: (2, 2), padding: (0, 0)), ref, shape: shape, tol: 2e-6, "split conv2d")
+    }
+
     func testMatmulBatchedTransposedAndBroadcast() throws {
         let a = try rng.tensor([3, 5, 6, 8]), b = try rng.tensor([3, 5, 8, 7]), bt = try rng.tensor([3, 5, 7, 8]), b2 = try rng.tensor([8, 7])
         let y = try be.matmul(a, b, transposeB: false)
