@@ -3,8 +3,8 @@ import Foundation
 
 /// The CPU backend: OpenBLAS sgemm for matrix products, SIMD kernels for everything else, all cores.
 ///
-/// OpenBLAS runs multi-threaded for single large products; ops made of many small independent products
-/// (attention tiles, batched matmul) switch it to one thread and parallelize over the tasks instead.
+/// By default (`GEMMThreading.split`) OpenBLAS runs single-threaded and every large product is split into one
+/// block per thread; ops made of many small products (attention tiles, batched matmul) parallelize over tasks.
 /// Use one backend per process (the OpenBLAS thread count is process-global).
 public final class BLASBackend: ComputeBackend, @unchecked Sendable {
     public let threads: Int
@@ -22,18 +22,18 @@ public final class BLASBackend: ComputeBackend, @unchecked Sendable {
     }
 
     /// `threads` defaults to the active processor count (or `PERCEPTION_THREADS`); `gemmThreading` to
-    /// `PERCEPTION_GEMM_THREADING` (openblas | split), else openblas.
+    /// `PERCEPTION_GEMM_THREADING` (openblas | split), else split (faster in alternating runs, see BENCHMARKS.md).
     public init(threads: Int?, gemmThreading: GEMMThreading?) {
         let env = ProcessInfo.processInfo.environment
         self.threads = max(1, threads ?? env["PERCEPTION_THREADS"].flatMap { Int($0) } ?? ProcessInfo.processInfo.activeProcessorCount)
-        self.gemmThreading = gemmThreading ?? env["PERCEPTION_GEMM_THREADING"].flatMap { GEMMThreading(rawValue: $0) } ?? .openblas
+        self.gemmThreading = gemmThreading ?? env["PERCEPTION_GEMM_THREADING"].flatMap { GEMMThreading(rawValue: $0) } ?? .split
         openblas_set_num_threads(self.gemmThreading == .split ? 1 : Int32(self.threads))
     }
 
     public init(threads: Int? = nil) {
         let env = ProcessInfo.processInfo.environment
         self.threads = max(1, threads ?? env["PERCEPTION_THREADS"].flatMap { Int($0) } ?? ProcessInfo.processInfo.activeProcessorCount)
-        gemmThreading = env["PERCEPTION_GEMM_THREADING"].flatMap { GEMMThreading(rawValue: $0) } ?? .openblas
+        gemmThreading = env["PERCEPTION_GEMM_THREADING"].flatMap { GEMMThreading(rawValue: $0) } ?? .split
         openblas_set_num_threads(gemmThreading == .split ? 1 : Int32(self.threads))
     }
 
