@@ -101,7 +101,7 @@ def test_status_at_1hz(start_node):
     assert st["camera"]["source"] == "folder" and st["camera"]["state"] == "streaming"
     assert st["camera"]["frames_captured"] >= 2 and st["camera"]["fps"] > 0
     assert st["queue"]["capacity"] == 64 and st["queue"]["depth"] == 0
-    assert st["backend"] == "blas" and st["models"]["loaded"] == []
+    assert st["backend"].startswith("blas") and st["models"]["loaded"] == []
     assert st["cache"]["hits"] == 0
     for k in ("received", "served", "failed", "bad_request", "overloaded", "deadline_exceeded"):
         assert isinstance(st["requests"][k], int)
