@@ -108,8 +108,8 @@ public enum ConfigSchema {
                   doc: "v4l2: requested frame rate (0 keeps the driver's)."),
         ConfigKey(name: "camera.topic", kind: .string, defaultValue: .string(""),
                   doc: "mcap/bag: image topic to replay (empty: the first image topic)."),
-        ConfigKey(name: "camera.rate_scale", kind: .double(min: 0.001, max: 1000), defaultValue: .double(1),
-                  doc: "mcap/bag: replay speed relative to the recording."),
+        ConfigKey(name: "camera.rate_scale", kind: .double(min: 0, max: 1000), defaultValue: .double(1),
+                  doc: "mcap/bag: replay speed relative to the recording; 0: as fast as the node takes frames."),
         ConfigKey(name: "camera.start_offset", kind: .double(min: 0, max: 1e9), defaultValue: .double(0),
                   doc: "mcap/bag: seconds into the log to start from."),
 

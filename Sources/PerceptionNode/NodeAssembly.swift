@@ -26,8 +26,14 @@ enum NodeAssembly {
                 device: config.string("camera.device"), format: format, width: config.int("camera.width"),
                 height: config.int("camera.height"), fps: fps > 0 ? fps : nil, frameId: config.string("camera.frame_id"))
             return (try V4L2Source(config: v4l2), kind)
+        case "mcap", "bag":
+            let topic = config.string("camera.topic"), scale = config.double("camera.rate_scale")
+            let options = LogReplaySource.Options(
+                topic: topic.isEmpty ? nil : topic, rate: scale > 0 ? scale : nil, loop: config.bool("camera.loop"),
+                startOffset: config.double("camera.start_offset"))
+            return (try LogReplaySource(path: config.string("camera.path"), options: options), kind)
         default:
-            throw ConfigError.notAvailable(key: "camera.source", value: kind, reason: "MCAP / ROS bag replay has not landed yet")
+            throw ConfigError.notAvailable(key: "camera.source", value: kind, reason: "unknown source (folder, v4l2, mcap, bag)")
         }
     }
 
