@@ -69,7 +69,7 @@ enum ModelStack {
         } else {
             reasonerProblem = "no reasoning model configured: set model.reasoner (a Qwen2.5-VL checkpoint directory or Hugging Face repo) or model.profile"
         }
-        var models = ModelDescription(reasoner: plan.reasoner ?? "", segmenter: segmenterName, backend: backend.name)
+        var models = ModelDescription(reasoner: plan.reasoner ?? "", segmenter: segmenterName, backend: config.string("model.backend"))
         if reasoner != nil, let r = plan.reasoner { models.loaded.append(r) }
         let embeddings = FrameCache<SAM2ImageEmbedding>(capacity: plan.cacheFrames)
         let textStage: InferenceStage

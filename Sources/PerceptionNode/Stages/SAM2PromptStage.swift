@@ -25,7 +25,6 @@ final class SAM2PromptStage: InferenceStage, @unchecked Sendable {
         self.embeddings = embeddings
         var models = textStage.models
         models.segmenter = segmenterName
-        models.backend = predictor.backend.name
         models.loaded.append(segmenterName)
         self.models = models
     }
