@@ -1,6 +1,0 @@
-import XCTest
-import Inference
-
-final class InferenceSmokeTests: XCTestCase {
-    func testModuleLinks() throws {}
-}
