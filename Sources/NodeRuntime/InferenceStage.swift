@@ -113,8 +113,14 @@ public struct ModelDescription: Sendable, Equatable {
 /// executable picks the implementation from the config. Called from one thread at a time.
 public protocol InferenceStage: AnyObject, Sendable {
     var models: ModelDescription { get }
+    /// Per-frame cache hits so far (SAM2 embeddings, vision-tower outputs), for Status `cache_hits`.
+    var cacheHits: UInt64 { get }
     /// Any error that is not an `InferenceError` becomes `internal`.
     func run(_ request: InferenceRequest) throws -> InferenceOutput
+}
+
+extension InferenceStage {
+    public var cacheHits: UInt64 { 0 }
 }
 
 /// The stage used when the models a query needs are not configured (or not part of this build): every query

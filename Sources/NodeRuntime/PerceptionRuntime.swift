@@ -17,12 +17,25 @@ public struct RuntimeParts: Sendable {
     /// `folder`, `v4l2`, … (Status camera.source).
     public var sourceName: String
     public var stage: InferenceStage
+    /// Records frames, queries and results (`recording.*`); nil: not recording.
+    public var recorder: RuntimeRecorder?
 
-    public init(source: FrameSource, sourceName: String, stage: InferenceStage) {
+    public init(source: FrameSource, sourceName: String, stage: InferenceStage, recorder: RuntimeRecorder? = nil) {
         self.source = source
         self.sourceName = sourceName
         self.stage = stage
+        self.recorder = recorder
     }
+}
+
+/// Where the runtime reports what it sees and what it answers, for a recording (the executable writes MCAP).
+/// Called from the camera thread (frames), the worker (queries with their results) and the bus thread (flush
+/// at 1 Hz, close at shutdown); implementations synchronize and never throw into the runtime.
+public protocol RuntimeRecorder: AnyObject, Sendable {
+    func record(frame: Frame)
+    func record(query: Query, result: QueryResult)
+    func flush()
+    func close()
 }
 
 /// A query accepted by the bus thread, waiting for the worker.
@@ -136,6 +149,7 @@ public final class PerceptionRuntime: @unchecked Sendable {
         stateLock.lock()
         while !busFinished { stateLock.wait() }
         stateLock.unlock()
+        parts.recorder?.close()
     }
 
     // MARK: camera thread
@@ -149,6 +163,7 @@ public final class PerceptionRuntime: @unchecked Sendable {
                     return
                 }
                 ring.push(frame)
+                parts.recorder?.record(frame: frame)
             } catch {
                 counters.record(error: "camera: \(error)")
                 logger.warning("camera error", metadata: ["error": "\(error)"])
@@ -172,6 +187,7 @@ public final class PerceptionRuntime: @unchecked Sendable {
         }
         while let pending = queue.pop() {
             let result = answer(pending)
+            parts.recorder?.record(query: pending.query, result: result)
             do {
                 try push.send([encodeEnvelope(pending.envelope), Array(result.status.rawValue.utf8),
                                Array((result.error?.code.rawValue ?? "").utf8), result.encoded()])
@@ -304,10 +320,17 @@ public final class PerceptionRuntime: @unchecked Sendable {
 
     private func waitForFrame(_ p: PendingQuery) -> Frame? {
         switch p.query.frame {
-        case .newest: return ring.wait(until: waitUntil(p)) { _ in true }
+        case .newest: return cameraDown ? nil : ring.wait(until: waitUntil(p)) { _ in true }
         case .seq(let n): return ring.wait(until: waitUntil(p)) { $0.seq == n }
         case .stamp: return nil
         }
+    }
+
+    /// During a camera outage the newest frame held is stale: queries for "the newest frame" answer no_frame
+    /// (frames named by stamp or seq are still served).
+    private var cameraDown: Bool {
+        let state = parts.source.state
+        return state == .reconnecting || state == .failed
     }
 
     private func noFrameMessage(_ p: PendingQuery) -> String {
@@ -510,7 +533,7 @@ public final class PerceptionRuntime: @unchecked Sendable {
         }
         var frame: Frame?
         switch query.frame {
-        case .newest: frame = ring.newest
+        case .newest: frame = cameraDown ? nil : ring.newest
         case .stamp(let s):
             guard let f = ring.frame(stampNs: s) else {
                 let held = ring.seqRange.map { "ring holds seq \($0.0)...\($0.1)" } ?? "no frame captured yet"
@@ -620,7 +643,9 @@ public final class PerceptionRuntime: @unchecked Sendable {
         s.reasoner = m.reasoner
         s.segmenter = m.segmenter
         s.backend = m.backend
+        s.cacheHits = parts.stage.cacheHits
         s.lastError = lastError
+        parts.recorder?.flush()
         _ = try? pub.send([Array(Topics.status.utf8), s.encoded()], dontWait: true)
     }
 

@@ -1,3 +1,4 @@
+import Logging
 import Camera
 import NodeRuntime
 
@@ -6,9 +7,6 @@ import NodeRuntime
 enum NodeAssembly {
     /// The frame source named by `camera.source`.
     static func makeSource(_ config: NodeConfig) throws -> (FrameSource, String) {
-        if config.bool("recording.enabled") {
-            throw ConfigError.notAvailable(key: "recording.enabled", value: "true", reason: "the MCAP recorder has not landed yet")
-        }
         let kind = config.string("camera.source")
         switch kind {
         case "folder":
@@ -35,6 +33,16 @@ enum NodeAssembly {
         default:
             throw ConfigError.notAvailable(key: "camera.source", value: kind, reason: "unknown source (folder, v4l2, mcap, bag)")
         }
+    }
+
+    /// The MCAP recorder for `recording.*` (or `run --record FILE`, which wins); nil when not recording.
+    static func makeRecorder(_ config: NodeConfig, recordPath: String?, logger: Logger) throws -> RuntimeRecorder? {
+        let path = recordPath ?? (config.bool("recording.enabled") ? config.string("recording.path") : "")
+        if recordPath == nil && config.bool("recording.enabled") && path.isEmpty {
+            throw ConfigError.badValue(key: "recording.path", value: "", expected: "an MCAP file path when recording.enabled is true", origin: "config")
+        }
+        guard !path.isEmpty else { return nil }
+        return try NodeRecorder(path: path, logger: logger)
     }
 
     /// The inference stage for `model.*` (see `ModelStack`): SAM2 for direct prompts, SAM2 + Qwen2.5-VL for text.

@@ -21,7 +21,7 @@ def test_config_errors_name_the_key():
 def test_unusable_camera_or_recording_settings_are_clear_errors():
     r = run_node("run", "--config", "config/perception.yaml", "--set", "recording.enabled=true")
     assert r.returncode != 0
-    assert "not available in this build yet" in r.stderr and "recording.enabled" in r.stderr, r.stderr
+    assert "recording.path" in r.stderr, r.stderr
     for source in ("bag", "mcap"):
         r = run_node("run", "--config", "config/perception.yaml", "--set", f"camera.source={source}",
                      "--set", "camera.path=/nonexistent/log.file")

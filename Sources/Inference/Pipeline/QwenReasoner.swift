@@ -14,6 +14,7 @@ public final class QwenReasoner: Reasoner {
     public let tokenizer: QwenTokenizer
     public let name: String
     public let visionCache: FrameCache<Tensor>
+    public var cacheHits: Int { visionCache.hits }
 
     public init(model: QwenVLModel, tokenizer: QwenTokenizer, name: String, cacheFrames: Int = 2) {
         self.model = model

@@ -22,6 +22,8 @@ public struct ReasonerOutput: Sendable {
 /// the model frame) and a rendered prompt, and writes `<think>…</think><answer>…</answer>`.
 public protocol Reasoner: AnyObject {
     var name: String { get }
+    /// Per-frame cache hits so far (vision-tower outputs reused).
+    var cacheHits: Int { get }
     /// `frame` identifies the image for per-frame caches (nil: do not cache).
     func reason(image: RGBImage, prompt: String, frame: FrameKey?, maxNewTokens: Int,
                 shouldContinue: @escaping () -> Bool) throws -> ReasonerOutput

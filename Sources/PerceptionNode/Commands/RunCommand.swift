@@ -20,6 +20,9 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    @Option(help: "Record frames, queries and results to this MCAP file (overrides recording.*).")
+    var record: String?
+
     func run() throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
@@ -36,7 +39,9 @@ struct RunCommand: ParsableCommand {
         }
         let (source, sourceName) = try NodeAssembly.makeSource(cfg)
         let stage = try NodeAssembly.makeStage(cfg)
-        let runtime = try PerceptionRuntime(config: cfg, parts: RuntimeParts(source: source, sourceName: sourceName, stage: stage), logger: logger)
+        let recorder = try NodeAssembly.makeRecorder(cfg, recordPath: record, logger: logger)
+        let runtime = try PerceptionRuntime(
+            config: cfg, parts: RuntimeParts(source: source, sourceName: sourceName, stage: stage, recorder: recorder), logger: logger)
 
         signal(SIGINT, SIG_IGN)
         signal(SIGTERM, SIG_IGN)

@@ -10,6 +10,8 @@ final class ReasoningStage: InferenceStage, @unchecked Sendable {
     let defaultFormat: AnswerFormat
     let maxNewTokens: Int
     let models: ModelDescription
+    /// SAM2 embeddings (shared with direct prompts) and vision-tower outputs reused.
+    var cacheHits: UInt64 { UInt64(pipeline.embeddings.hits + pipeline.reasoner.cacheHits) }
 
     init(pipeline: ReasoningSegmenter, defaultFormat: AnswerFormat, maxNewTokens: Int, models: ModelDescription) {
         self.pipeline = pipeline

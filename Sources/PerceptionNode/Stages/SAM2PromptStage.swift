@@ -17,6 +17,8 @@ final class SAM2PromptStage: InferenceStage, @unchecked Sendable {
     let embeddings: FrameCache<SAM2ImageEmbedding>
     let textStage: InferenceStage
     let models: ModelDescription
+    /// The reasoning stage counts the shared embedding cache with its own; otherwise count it here.
+    var cacheHits: UInt64 { textStage is ReasoningStage ? textStage.cacheHits : UInt64(embeddings.hits) }
 
     init(predictor: SAM2ImagePredictor, segmenterName: String, textStage: InferenceStage,
          embeddings: FrameCache<SAM2ImageEmbedding>) {
