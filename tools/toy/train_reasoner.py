@@ -31,6 +31,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import train_state  # noqa: E402
 from transformers import (Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2TokenizerFast,
                           Qwen2VLImageProcessor)
 
@@ -151,15 +153,7 @@ def main():
         emb[used] = keep
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 100) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / args.steps))))
-    start = 0
-    if args.state and Path(args.state).exists():
-        state = torch.load(args.state, weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        sched.load_state_dict(state["sched"])
-        random.setstate(state["random"])
-        start = state["step"]
-        print(f"resumed at step {start} from {args.state}", flush=True)
+    start = train_state.load(args.state, model, opt, sched, random)
     model.train()
     t0 = time.time()
     for step in range(start, args.steps):
@@ -193,10 +187,7 @@ def main():
         if step % 50 == 0 or step == args.steps - 1:
             print(f"step {step} loss {loss.item():.4f} lr {sched.get_last_lr()[0]:.2e} {time.time() - t0:.0f}s", flush=True)
         if args.state and (step + 1) % args.save_every == 0:
-            Path(args.state).parent.mkdir(parents=True, exist_ok=True)
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                        "random": random.getstate(), "step": step + 1}, args.state + ".tmp")
-            Path(args.state + ".tmp").replace(args.state)
+            train_state.save(args.state, step + 1, model, opt, sched, random)
 
     model.eval()
     model.generation_config.do_sample = False

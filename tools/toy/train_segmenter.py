@@ -27,6 +27,8 @@ from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sam2"))
 from make_fixtures import build, randomize  # noqa: E402  (the fixture generator's model builder)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import train_state  # noqa: E402
 from sam2.sam2_image_predictor import SAM2ImagePredictor  # noqa: E402
 from sam2.utils.transforms import SAM2Transforms  # noqa: E402
 
@@ -82,15 +84,7 @@ def main():
     params = [p for n, p in model.named_parameters() if n.startswith(("image_encoder.", "sam_prompt_encoder.", "sam_mask_decoder.", "no_mem_embed"))]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps, pct_start=0.1)
-    start = 0
-    if args.state and Path(args.state).exists():
-        state = torch.load(args.state, weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        sched.load_state_dict(state["sched"])
-        rng.setstate(state["random"])
-        start = state["step"]
-        print(f"resumed at step {start} from {args.state}", flush=True)
+    start = train_state.load(args.state, model, opt, sched, rng)
     t0 = time.time()
     for step in range(start, args.steps):
         batch = rng.sample(train, args.batch)
@@ -135,10 +129,7 @@ def main():
         if step % 20 == 0 or step == args.steps - 1:
             print(f"step {step} loss {loss.item():.4f} {time.time() - t0:.0f}s", flush=True)
         if args.state and (step + 1) % args.save_every == 0:
-            Path(args.state).parent.mkdir(parents=True, exist_ok=True)
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                        "random": rng.getstate(), "step": step + 1}, args.state + ".tmp")
-            Path(args.state + ".tmp").replace(args.state)
+            train_state.save(args.state, step + 1, model, opt, sched, rng)
 
     model.eval()
     predictor = SAM2ImagePredictor(model)
