@@ -31,7 +31,7 @@ if [[ $build == 0 ]]; then
     swift test -c release -j "$JOBS" --scratch-path "$SCRATCH" "${filter[@]+"${filter[@]}"}" 2>&1 | tee /tmp/perception-swift-test.log
     unit=${PIPESTATUS[0]}
 fi
-results+=("swift unit tests (release): $([[ $unit == 0 ]] && echo ok || echo FAILED) $(grep -Eo 'Executed [0-9]+ tests?, with [0-9]+ failures?' /tmp/perception-swift-test.log 2>/dev/null | tail -1)")
+results+=("swift unit tests (release): $([[ $unit == 0 ]] && echo ok || echo FAILED) $(grep -Eo 'Executed [0-9]+ tests?, with [^(]*failures?' /tmp/perception-swift-test.log 2>/dev/null | sort -k2 -n | tail -1)")
 
 integ=1
 if [[ $build == 0 ]]; then
