@@ -27,62 +27,12 @@ private final class KnownMaskStage: InferenceStage {
     }
 }
 
-/// One still frame, then blocks until closed.
-private final class OneFrameSource: FrameSource, @unchecked Sendable {
-    private let condition = NSCondition()
-    private var sent = false
-    private var closed = false
-    let frame: Frame
-    init(_ frame: Frame) { self.frame = frame }
-    var state: CameraState { .streaming }
-    var counters: CameraCounters { CameraCounters() }
-    var lastError: String? { nil }
-    func nextFrame() throws -> Frame? {
-        condition.lock()
-        defer { condition.unlock() }
-        if !sent {
-            sent = true
-            return frame
-        }
-        while !closed { condition.wait() }
-        return nil
-    }
-    func close() {
-        condition.lock()
-        closed = true
-        condition.broadcast()
-        condition.unlock()
-    }
-}
-
 final class RuntimeMaskPathTests: XCTestCase {
     func testResultsCarryEncodedMasks() throws {
-        let dir = NSTemporaryDirectory() + "rt-\(UUID().uuidString.prefix(8))"
-        var config = NodeConfig()
-        try config.set("bus.query", raw: "ipc://\(dir)-q")
-        try config.set("bus.publish", raw: "ipc://\(dir)-p")
-        try config.set("bus.service", raw: "ipc://\(dir)-s")
         let frame = Frame(image: try RGBImage(width: 6, height: 5), stampNs: 123, seq: 4, frameId: "cam")
-        let runtime = try PerceptionRuntime(
-            config: config, parts: RuntimeParts(source: OneFrameSource(frame), sourceName: "test", stage: KnownMaskStage()),
-            logger: Logger(label: "test"))
-        try runtime.start()
-        defer {
-            runtime.requestStop()
-            runtime.waitUntilStopped()
-        }
-        let context = try ZMQContext()
-        let dealer = try ZMQSocket(context, .dealer)
-        try dealer.setLinger(ms: 0)
-        try dealer.connect(config.bus.service)
-        defer { dealer.close(lingerMs: 0) }
-
-        func ask(_ q: Query) throws -> QueryResult {
-            try dealer.send([q.encoded()])
-            XCTAssertTrue(try ZMQSocket.pollIn([dealer], timeoutMs: 5000)[0], "no reply")
-            let msg = try XCTUnwrap(try dealer.receive(dontWait: true))
-            return try QueryResult.decode(try XCTUnwrap(msg.last))
-        }
+        let harness = try RuntimeHarness(source: OneFrameSource(frame), stage: KnownMaskStage())
+        defer { harness.stop() }
+        let ask = harness.ask
 
         let rle = try ask(Query(requestId: "rle", text: "cup"))
         XCTAssertEqual(rle.status, .ok)
