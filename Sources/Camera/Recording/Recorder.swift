@@ -63,7 +63,8 @@ public final class Recorder: @unchecked Sendable {
         return "{\"sec\":\(sec),\"nsec\":\(stampNs - sec * 1_000_000_000)}"
     }
 
-    static func jsonString(_ s: String) -> String {
+    /// A JSON string literal (quotes, escapes, control characters as \u00XX); shared with the CLI's JSON output.
+    public static func jsonString(_ s: String) -> String {
         var out = "\""
         for u in s.unicodeScalars {
             switch u {
