@@ -66,7 +66,7 @@ let package = Package(
         .executableTarget(
             name: "PerceptionNode",
             dependencies: [
-                "NodeRuntime", "Inference", "Camera", "PerceptionMessages",
+                "NodeRuntime", "Inference", "Compute", "Camera", "PerceptionMessages",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),

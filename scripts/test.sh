@@ -15,6 +15,12 @@ start=$(date +%s)
 deps_out=$(scripts/install-deps.sh) || { echo "test.sh: installing dependencies failed" >&2; exit 1; }
 PYTHON=$(echo "$deps_out" | sed -n 's/^PYTHON=//p' | tail -1)
 PYTHON="${PYTHON:-python3}"
+tools/toy/unpack.sh || { echo "test.sh: unpacking the toy models failed" >&2; exit 1; }
+# Debian's OpenBLAS 0.3.21 does not know recent Xeons and falls back to SSE3 kernels (5x slower sgemm); the node
+# re-executes itself with OPENBLAS_CORETYPE (Sources/Compute/BLASCore.swift), the XCTest process gets it from here.
+if [[ -z "${OPENBLAS_CORETYPE:-}" ]] && grep -qw avx512bw /proc/cpuinfo 2>/dev/null && grep -qw avx512vl /proc/cpuinfo; then
+    export OPENBLAS_CORETYPE=SkylakeX
+fi
 
 step() { printf '\n== %s\n' "$*"; }
 results=()
