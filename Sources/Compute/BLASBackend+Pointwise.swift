@@ -112,9 +112,39 @@ extension BLASBackend {
         guard x.rank == 4, weight.count == x.shape[1], bias.count == x.shape[1] else {
             throw ComputeError.shapeMismatch(op: "layerNorm2d", message: "x \(x.shape), weight \(weight.shape), bias \(bias.shape)")
         }
-        let nhwc = try permute(x, [0, 2, 3, 1])
-        let normed = try layerNorm(nhwc, weight: weight, bias: bias, eps: eps)
-        return try permute(normed, [0, 3, 1, 2])
+        // Directly in NCHW: per image, channel planes are summed pixel-wise (two passes, as SAM2's LayerNorm2d),
+        // so no transposes; pixel blocks are spread over the threads.
+        let n = x.shape[0], c = x.shape[1], hw = x.shape[2] * x.shape[3]
+        let y = Tensor(uninitialized: x.shape)
+        guard c > 0, hw > 0 else { return y }
+        let xp = x.floats, yp = y.floats, wp = weight.floats, bp = bias.floats
+        let block = 256
+        let blocks = (hw + block - 1) / block
+        Parallel.forRanges(n * blocks, threads: threads, grain: 1) { r in
+            let mean = UnsafeMutablePointer<Float>.allocate(capacity: block)
+            let rstd = UnsafeMutablePointer<Float>.allocate(capacity: block)
+            defer { mean.deallocate(); rstd.deallocate() }
+            for task in r {
+                let img = task / blocks, p0 = (task % blocks) * block, len = min(block, hw - p0)
+                let base = img * c * hw + p0
+                mean.initialize(repeating: 0, count: len)
+                for ch in 0..<c { addInto(mean, xp + base + ch * hw, len) }
+                let invC = 1 / Float(c)
+                for i in 0..<len { mean[i] *= invC }
+                rstd.initialize(repeating: 0, count: len)
+                for ch in 0..<c {
+                    let src = xp + base + ch * hw
+                    for i in 0..<len { let d = src[i] - mean[i]; rstd[i] += d * d }
+                }
+                for i in 0..<len { rstd[i] = 1 / (rstd[i] * invC + eps).squareRoot() }
+                for ch in 0..<c {
+                    let src = xp + base + ch * hw, dst = yp + base + ch * hw
+                    let wc = wp[ch], bc = bp[ch]
+                    for i in 0..<len { dst[i] = ((src[i] - mean[i]) * rstd[i]) * wc + bc }
+                }
+            }
+        }
+        return y
     }
 
     public func rmsNorm(_ x: Tensor, weight: Tensor?, eps: Float) throws -> Tensor {
@@ -172,6 +202,13 @@ func layerNormRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _
     } else {
         for j in 0..<c { y[j] = (x[j] - mean) * rstd * (w?[j] ?? 1) + (b?[j] ?? 0) }
     }
+}
+
+@inline(__always)
+private func addInto(_ acc: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
+    var i = 0
+    while i + 8 <= n { st8(acc + i, ld8(acc + i) + ld8(x + i)); i += 8 }
+    while i < n { acc[i] += x[i]; i += 1 }
 }
 
 @inline(__always)
