@@ -58,6 +58,8 @@ public struct InferenceOutput: Sendable {
     public var timings: StageTimings
     public var promptTokens: Int?
     public var generatedTokens: Int?
+    /// Per-frame cache use by stage (`vision`, `prefix`, `embedding` -> hit), reported in the Result.
+    public var cache: [String: Bool] = [:]
 
     public init(objects: [InferenceObject] = [], think: String? = nil, answer: String? = nil, timings: StageTimings = StageTimings(),
                 promptTokens: Int? = nil, generatedTokens: Int? = nil) {

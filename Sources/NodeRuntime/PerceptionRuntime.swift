@@ -271,6 +271,7 @@ public final class PerceptionRuntime: @unchecked Sendable {
                 result.answer = out.answer
                 apply(out.timings, to: &result)
                 if let pt = out.promptTokens { result.tokens = (pt, out.generatedTokens ?? 0) }
+                result.cache = out.cache
             } catch {
                 result.status = .error
                 result.error = ResultError(.internal, "\(error)")

@@ -94,6 +94,9 @@ public struct QueryResult: Sendable, Equatable {
     }
     private var promptTokens: Int?
     private var generatedTokens: Int?
+    /// Which per-frame caches this query was served from (stage name -> hit), e.g. `vision`, `prefix`,
+    /// `embedding`; only the stages that ran are listed.
+    public var cache: [String: Bool] = [:]
 
     public init(requestId: String, status: Status, error: ResultError? = nil) {
         self.requestId = requestId
@@ -160,6 +163,9 @@ extension QueryResult {
         if let tokens {
             pairs.append(("tokens", .object([("prompt", .int(Int64(tokens.prompt))), ("generated", .int(Int64(tokens.generated)))])))
         }
+        if !cache.isEmpty {
+            pairs.append(("cache", .object(cache.keys.sorted().map { ($0, .bool(cache[$0] ?? false)) })))
+        }
         return .object(pairs)
     }
 
@@ -169,7 +175,7 @@ extension QueryResult {
         a.requestId == b.requestId && a.status == b.status && a.error == b.error && a.header == b.header
             && a.imageWidth == b.imageWidth && a.imageHeight == b.imageHeight && a.objects == b.objects
             && a.think == b.think && a.answer == b.answer && a.timing == b.timing && a.model == b.model
-            && a.promptTokens == b.promptTokens && a.generatedTokens == b.generatedTokens
+            && a.promptTokens == b.promptTokens && a.generatedTokens == b.generatedTokens && a.cache == b.cache
     }
 
     /// Why a Result payload could not be read (for clients).
@@ -265,6 +271,9 @@ extension QueryResult {
                             backend: (try? str(m["backend"], "")) ?? "")
         }
         if let t = v["tokens"], let p = t["prompt"]?.int64, let g = t["generated"]?.int64 { r.tokens = (Int(p), Int(g)) }
+        if case .map(let entries)? = v["cache"] {
+            for e in entries { if case .string(let k) = e.key, case .bool(let b) = e.value { r.cache[k] = b } }
+        }
         return r
     }
 }

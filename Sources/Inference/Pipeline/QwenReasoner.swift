@@ -7,14 +7,41 @@ import Imaging
 /// `generate(do_sample=False)` applies it), and the answer decoded without special tokens, as the reference
 /// scripts' `batch_decode(..., skip_special_tokens=True)`.
 ///
-/// The vision tower's output for a frame is cached (bounded), so further questions about the same frame start
-/// at the language model.
+/// Per frame (bounded, least recently used first) it keeps the vision tower's output and the KV cache of the
+/// prompt prefix every question shares (system turn, user turn up to and including the image), so a further
+/// question about the same frame starts at its own text.
 public final class QwenReasoner: Reasoner {
     public let model: QwenVLModel
     public let tokenizer: QwenTokenizer
     public let name: String
-    public let visionCache: FrameCache<Tensor>
+    public let visionCache: FrameCache<FrameState>
     public var cacheHits: Int { visionCache.hits }
+
+    /// What is kept for one frame: the vision tokens and, once a question has been asked, the prefix KV cache.
+    public final class FrameState: @unchecked Sendable {
+        public let vision: Tensor
+        private let lock = NSLock()
+        private var prefixIDs: [Int] = []
+        private var prefixKV: Language.KVCache?
+
+        init(vision: Tensor) { self.vision = vision }
+
+        /// A private copy of the stored prefix cache when `ids` starts with the stored prefix.
+        func prefix(for ids: [Int]) throws -> Language.KVCache? {
+            lock.lock()
+            defer { lock.unlock() }
+            guard let kv = prefixKV, !prefixIDs.isEmpty, ids.count > prefixIDs.count,
+                  ids[0..<prefixIDs.count].elementsEqual(prefixIDs) else { return nil }
+            return try kv.copy()
+        }
+
+        func store(prefixIDs ids: [Int], cache: Language.KVCache) {
+            lock.lock()
+            prefixIDs = ids
+            prefixKV = cache
+            lock.unlock()
+        }
+    }
 
     public init(model: QwenVLModel, tokenizer: QwenTokenizer, name: String, cacheFrames: Int = 2) {
         self.model = model
@@ -46,17 +73,30 @@ public final class QwenReasoner: Reasoner {
         let ids = try ChatTemplate.qwen25VL(userText: prompt, imageTokens: imageTokens, tokenizer: tokenizer).map { Int($0) }
         let stacked = try QwenVLModel.stack([pixels])
         let preprocessMs = lap()
-        let encode = { try self.model.encodeImages(pixelValues: stacked.pixelValues, grids: stacked.grids) }
-        let vision: (value: Tensor, hit: Bool)
+        let encode = { FrameState(vision: try self.model.encodeImages(pixelValues: stacked.pixelValues, grids: stacked.grids)) }
+        let state: (value: FrameState, hit: Bool)
         if let frame {
-            vision = try visionCache.value(for: frame, make: encode)
+            state = try visionCache.value(for: frame, make: encode)
         } else {
-            vision = (try encode(), false)
+            state = (try encode(), false)
         }
         let visionMs = lap()
         guard shouldContinue() else { throw ReasoningSegmentationError.cancelled }
-        let cache = model.makeCache()
-        let (logits, delta) = try model.prefill(inputIDs: ids, visionTokens: vision.value, grids: stacked.grids, cache: cache)
+        // The shared prefix ends with the (last) <|vision_end|>; what follows is the question.
+        let prefixLength = (ids.lastIndex(of: model.config.visionEndTokenID) ?? -1) + 1
+        var cache = model.makeCache()
+        var prefixHit = false
+        if frame != nil, prefixLength > 0, prefixLength < ids.count {
+            if let kept = try state.value.prefix(for: ids) {
+                cache = kept
+                prefixHit = true
+            } else {
+                _ = try model.prefill(inputIDs: Array(ids[..<prefixLength]), visionTokens: state.value.vision,
+                                      grids: stacked.grids, cache: cache)
+                state.value.store(prefixIDs: Array(ids[..<prefixLength]), cache: try cache.copy())
+            }
+        }
+        let (logits, delta) = try model.prefill(inputIDs: ids, visionTokens: state.value.vision, grids: stacked.grids, cache: cache)
         let prefillMs = lap()
         let options = GenerationOptions(config: model.generationConfig, greedy: true, maxNewTokens: maxNewTokens)
         let result = try decodeLoop(promptIDs: ids, firstLogits: logits, options: options, onToken: nil,
@@ -70,7 +110,8 @@ public final class QwenReasoner: Reasoner {
         out.visionMs = visionMs
         out.prefillMs = prefillMs
         out.decodeMs = lap()
-        out.visionCacheHit = vision.hit
+        out.visionCacheHit = state.hit
+        out.prefixCacheHit = prefixHit
         return out
     }
 }

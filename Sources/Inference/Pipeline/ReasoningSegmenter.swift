@@ -8,8 +8,10 @@ public struct ReasonerOutput: Sendable {
     public var generatedTokens: Int
     /// Milliseconds.
     public var preprocessMs = 0.0, visionMs = 0.0, prefillMs = 0.0, decodeMs = 0.0
-    /// The vision-tower output (and prompt prefix) came from the per-frame cache.
+    /// The vision-tower output came from the per-frame cache.
     public var visionCacheHit = false
+    /// The KV cache of the prompt prefix (system turn and image) came from the per-frame cache.
+    public var prefixCacheHit = false
 
     public init(text: String, promptTokens: Int, generatedTokens: Int) {
         self.text = text

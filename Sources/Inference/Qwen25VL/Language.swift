@@ -209,6 +209,25 @@ public enum Language {
         /// Drops every position (the buffers are kept).
         public func reset() { count = 0 }
 
+        /// An independent cache holding this one's committed positions (a prompt prefix kept per frame, so
+        /// each further question extends its own copy).
+        public func copy() throws -> KVCache {
+            let c = KVCache(layers: layers, kvHeads: kvHeads, headDim: headDim, threads: threads)
+            guard count > 0 else { return c }
+            try c.reserve(count)
+            for l in 0..<layers {
+                for h in 0..<kvHeads {
+                    (c.keys[l] + h * c.capacity * headDim).update(from: keys[l] + h * capacity * headDim, count: count * headDim)
+                    (c.values[l] + h * c.capacity * headDim).update(from: values[l] + h * capacity * headDim, count: count * headDim)
+                }
+            }
+            c.count = count
+            return c
+        }
+
+        /// Bytes held by the key and value buffers.
+        public var bytes: Int { 2 * layers * kvHeads * capacity * headDim * MemoryLayout<Float>.size }
+
         func reserve(_ needed: Int) throws {
             guard needed > capacity else { return }
             let newCapacity = max(needed, capacity * 2, 256)

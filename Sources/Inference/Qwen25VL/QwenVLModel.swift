@@ -81,15 +81,19 @@ public final class QwenVLModel {
             visionStartTokenID: config.visionStartTokenID, mergeSize: config.vision.spatialMergeSize)
     }
 
-    /// Runs the prompt through the language model (image-pad rows replaced, in order, by `visionTokens`) into an
-    /// empty `cache`; returns the last position's logits and the rope delta decoding needs.
+    /// Runs the prompt through the language model (image-pad rows replaced, in order, by `visionTokens`) into
+    /// `cache`: an empty one, or one that already holds this prompt's first `cache.count` tokens (a prefix kept
+    /// per frame), which are then skipped. Returns the last position's logits and the rope delta decoding needs.
     public func prefill(
         inputIDs: [Int], visionTokens: Tensor?, grids: [QwenGrid], cache: Language.KVCache,
         layerObserver: ((Int, Tensor) throws -> Void)? = nil
     ) throws -> (logits: [Float], ropeDelta: Int) {
         guard !inputIDs.isEmpty else { throw QwenModelError.invalidInput("empty prompt") }
-        guard cache.count == 0 else { throw QwenModelError.invalidInput("prefill needs an empty KV cache") }
-        let hidden = try language.embed(inputIDs)
+        let start = cache.count
+        guard start < inputIDs.count else {
+            throw QwenModelError.invalidInput("the prompt (\(inputIDs.count) tokens) must extend the cached prefix (\(start) tokens)")
+        }
+        let hidden = try language.embed(Array(inputIDs[start...]))
         let imageRows = inputIDs.indices.filter { inputIDs[$0] == config.imageTokenID }
         let available = visionTokens?.shape[0] ?? 0
         guard imageRows.count == available else {
@@ -101,11 +105,14 @@ public final class QwenVLModel {
             guard v.rank == 2, v.shape[1] == h else {
                 throw QwenModelError.invalidInput("vision tokens \(v.shape), expected [\(imageRows.count), \(h)]")
             }
-            for (i, row) in imageRows.enumerated() { (hidden.floats + row * h).update(from: v.floats + i * h, count: h) }
+            for (i, row) in imageRows.enumerated() where row >= start {
+                (hidden.floats + (row - start) * h).update(from: v.floats + i * h, count: h)
+            }
         }
         let (positions, delta) = try positionIDs(inputIDs: inputIDs, grids: grids)
         let logits = try language.forward(
-            hidden, positions: positions, cache: cache, backend: backend, layerObserver: layerObserver)
+            hidden, positions: positions.map { Array($0[start...]) }, cache: cache, backend: backend,
+            layerObserver: layerObserver)
         return (logits, delta)
     }
 

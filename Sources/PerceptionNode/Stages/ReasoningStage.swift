@@ -63,7 +63,10 @@ final class ReasoningStage: InferenceStage, @unchecked Sendable {
             return InferenceObject(bbox: o.bbox.map(Double.init), points: o.points.map { $0.map(Double.init) },
                                    score: Double(o.score), mask: mask)
         }
-        return InferenceOutput(objects: objects, think: result.think, answer: result.answer, timings: timings,
-                               promptTokens: result.reasoner.promptTokens, generatedTokens: result.reasoner.generatedTokens)
+        var output = InferenceOutput(objects: objects, think: result.think, answer: result.answer, timings: timings,
+                                     promptTokens: result.reasoner.promptTokens, generatedTokens: result.reasoner.generatedTokens)
+        output.cache = ["vision": result.reasoner.visionCacheHit, "prefix": result.reasoner.prefixCacheHit]
+        if !result.objects.isEmpty { output.cache["embedding"] = result.segmenterCacheHit }
+        return output
     }
 }

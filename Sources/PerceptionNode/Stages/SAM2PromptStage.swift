@@ -39,7 +39,7 @@ final class SAM2PromptStage: InferenceStage, @unchecked Sendable {
         let clock = ContinuousClock()
         let start = clock.now
         let key = FrameKey(seq: request.frame.seq, stampNs: request.frame.stampNs)
-        let embedding = try embeddings.value(for: key) { try predictor.embed(image) }.value
+        let (embedding, hit) = try embeddings.value(for: key) { try predictor.embed(image) }
         timings.vision = Self.ms(clock.now - start)
         if request.isCancelled { throw InferenceError.cancelled() }
         let segmentStart = clock.now
@@ -69,7 +69,9 @@ final class SAM2PromptStage: InferenceStage, @unchecked Sendable {
             if request.isCancelled { throw InferenceError.cancelled() }
         }
         timings.segment = Self.ms(clock.now - segmentStart)
-        return InferenceOutput(objects: objects, timings: timings)
+        var output = InferenceOutput(objects: objects, timings: timings)
+        output.cache = ["embedding": hit]
+        return output
     }
 
     /// Turns the query's prompt into SAM2 prompts, one per object; rejects what SAM2 cannot mean.
