@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(libzmq3-dev libmsgpack-dev libopenblas-dev libv4l-dev libturbojpeg0-dev libzstd-dev liblz4-dev libpng-dev
+APT_PACKAGES=(libzmq3-dev libmsgpack-dev libopenblas-dev libv4l-dev libturbojpeg0-dev libzstd-dev zstd liblz4-dev libpng-dev
               pkg-config python3 python3-pip python3-venv)
 only_apt=0
 [[ "${1:-}" == "--apt" ]] && only_apt=1

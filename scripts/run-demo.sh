@@ -1,37 +1,25 @@
 #!/usr/bin/env bash
-# THE run command: installs what is missing, builds the node (release), launches it on the bundled sample
-# photos with launch/replay.yaml, sends two demo queries with the built-in client, then keeps the node running
-# until Ctrl-C (which stops it cleanly).
-#   scripts/run-demo.sh            run and keep serving (planners can connect: see docs/messages.md)
-#   scripts/run-demo.sh --once     stop after the demo queries
-# Env: JOBS (build jobs, default 2), SCRATCH (build directory, default .build).
+# THE run command: installs what is missing, builds the node (release), unpacks the toy models and launches
+# launch/toy-demo.yaml: the node with the toy profile replays the bundled toy scenes (assets/toy-scenes) and a
+# demo planner (tools/demo_planner.py) asks each scene's question over ZeroMQ, prints the answers and writes
+# overlay images to out/demo/. The node keeps serving afterwards until Ctrl-C (which stops it cleanly).
+#   scripts/run-demo.sh            run the demo, then keep serving (planners can connect: see docs/messages.md)
+#   scripts/run-demo.sh --once     stop when the demo planner is done (exit status: the planner's)
+# Env: JOBS (build jobs, default 2), SCRATCH (build directory, default .build), OUT (overlays, default out/demo),
+#      LIMIT (scenes to ask about, default 6).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS="${JOBS:-2}"
 SCRATCH="${SCRATCH:-.build}"
-once=0
-[[ "${1:-}" == "--once" ]] && once=1
+planner_exit=none
+[[ "${1:-}" == "--once" ]] && planner_exit=shutdown
 
-scripts/install-deps.sh --apt
+deps_out=$(scripts/install-deps.sh)
+PYTHON=$(echo "$deps_out" | sed -n 's/^PYTHON=//p' | tail -1)
+export PYTHON="${PYTHON:-python3}"
+tools/toy/unpack.sh
 swift build -c release -j "$JOBS" --scratch-path "$SCRATCH" --product perception-node
 BIN="$PWD/$SCRATCH/release/perception-node"
 
-"$BIN" launch launch/replay.yaml &
-launcher=$!
-stop() { kill -INT "$launcher" 2>/dev/null || true; wait "$launcher" 2>/dev/null || true; }
-trap stop EXIT
-
-echo "== waiting for the node (service tcp://127.0.0.1:5562)"
-for _ in $(seq 1 50); do
-    if "$BIN" query --text "ping" --timeout 0.5 >/dev/null 2>&1; then break; fi
-done
-
-echo "== query: which object could hold hot coffee?"
-"$BIN" query --text "Which object in the image could hold hot coffee?" --timeout 30
-echo "== query: direct SAM2 box prompt"
-"$BIN" query --box 100,50,400,300 --mask rle --timeout 30
-echo "== (without model.reasoner / model.segmenter configured the node answers model_unavailable naming the key)"
-
-if ((once)); then exit 0; fi
-echo "== node running; Ctrl-C to stop"
-wait "$launcher"
+echo "== perception-node launch launch/toy-demo.yaml (toy models; Ctrl-C stops)"
+exec "$BIN" launch launch/toy-demo.yaml "out:=${OUT:-out/demo}" "limit:=${LIMIT:-6}" "planner_exit:=$planner_exit"

@@ -167,8 +167,11 @@ final class ShardedSafetensorsStore: WeightStore {
             files.sort()
             if files.isEmpty, access(directory + "/pytorch_model.bin", F_OK) == 0 { files = ["pytorch_model.bin"] }
             guard !files.isEmpty else {
+                let packed = access(directory + "/model.safetensors.zst", F_OK) == 0
                 throw CheckpointError.cannotOpen(
-                    file: directory, reason: "no \(Self.indexName) and no *.safetensors or pytorch_model.bin files")
+                    file: directory,
+                    reason: "no \(Self.indexName) and no *.safetensors or pytorch_model.bin files"
+                        + (packed ? " (model.safetensors.zst is packed: unpack it with tools/toy/unpack.sh or zstd -d)" : ""))
             }
             var names: [String] = []
             var shardOf: [String: String] = [:]

@@ -15,3 +15,11 @@ $PY tools/toy/reference_pipeline.py --reasoner Tests/Fixtures/qwen25vl/models/ti
     --segmenter Tests/Fixtures/sam2/sam2.1-mini/model.pt --segmenter-arch Tests/Fixtures/sam2/sam2.1-mini/meta.json \
     --frame 840 --template vision-reasoner --max-new-tokens 24 --scenes Tests/Fixtures/toy/val \
     --out Tests/Fixtures/toy/reference/tiny-vision-reasoner.json
+# The trained toy models (models/toy, unpacked) on the bundled held-out toy scenes, in both answer formats:
+# what Tests/Integration/test_toy_world.py compares the node's Results with.
+tools/toy/unpack.sh
+for template in seg-zero vision-reasoner; do
+    $PY tools/toy/reference_pipeline.py --reasoner models/toy/reasoner --segmenter models/toy/segmenter.pt \
+        --segmenter-arch models/toy/segmenter.json --frame 224 --template $template --max-new-tokens 160 \
+        --scenes assets/toy-scenes --out Tests/Fixtures/toy/reference/toy-$template.json
+done

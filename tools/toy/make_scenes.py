@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Toy world: synthetic scenes of coloured shapes on textured backgrounds, with ground truth.
+"""Toy world: synthetic scenes of coloured shapes on textured colour-ramp backgrounds, with ground truth.
 
 Each sample is one image and one question, written in the ReasonSeg / LISA layout (`<id>.jpg` +
 `<id>.json` with `text`, `is_sentence` and polygon `shapes`), plus toy-only keys the trainers use:
@@ -36,13 +36,18 @@ def polygon_for(shape, cx, cy, r):
 
 
 def background(rng, w, h):
-    base = rng.integers(150, 215, size=3)
+    """A muted colour ramp (red rises left to right, blue top to bottom) under random stripes and noise.
+
+    The ramp is what lets a toy-sized model answer with coordinates: Qwen2.5-VL has no absolute position
+    embedding (only rotary ones, which encode offsets), and a real checkpoint learns where things are from
+    billions of examples; in the toy world the background itself says where a patch is."""
     yy, xx = np.mgrid[0:h, 0:w]
+    ramp = np.stack([90 + 120 * xx / max(1, w - 1), np.full((h, w), 150.0), 90 + 120 * yy / max(1, h - 1)], axis=-1)
     freq = rng.uniform(0.05, 0.2)
     angle = rng.uniform(0, math.pi)
-    stripes = 10 * np.sin(freq * (xx * math.cos(angle) + yy * math.sin(angle)))
-    noise = rng.normal(0, 7, size=(h, w, 1))
-    img = base[None, None, :] + stripes[..., None] + noise
+    stripes = 6 * np.sin(freq * (xx * math.cos(angle) + yy * math.sin(angle)))
+    noise = rng.normal(0, 5, size=(h, w, 1))
+    img = ramp + rng.uniform(-10, 10, size=3)[None, None, :] + stripes[..., None] + noise
     return np.clip(img, 0, 255).astype(np.uint8)
 
 

@@ -150,7 +150,9 @@ public struct LaunchFile: Sendable, Equatable {
                     retries = n
                 }
                 let onExit = try scalar("on_exit")
-                if let onExit, onExit != "shutdown" { throw LaunchError(path, "\(where_): on_exit supports only 'shutdown'") }
+                if let onExit, onExit != "shutdown", onExit != "none" {
+                    throw LaunchError(path, "\(where_): on_exit must be 'shutdown' or 'none', got '\(onExit)'")
+                }
                 let name = try scalar("name") ?? "\((cmd as NSString).lastPathComponent)-\(processes.count + 1)"
                 processes.append(LaunchProcess(
                     name: name, command: cmd, arguments: args, environment: env, workingDirectory: try scalar("cwd"),
