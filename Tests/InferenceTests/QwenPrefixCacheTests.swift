@@ -40,6 +40,13 @@ final class QwenPrefixCacheTests: XCTestCase {
         XCTAssertEqual(prefix.count, prefixLength, "the kept prefix is not extended by the question")
         XCTAssertLessThan(relativeError(logits, full), 1e-5)
 
+        // the prefix cut out of the full prompt's cache (what the reasoner keeps) continues the same way
+        let cut = try fresh.copy(positions: prefixLength)
+        XCTAssertEqual(cut.count, prefixLength)
+        let (fromCut, _) = try model.prefill(inputIDs: ids, visionTokens: vision, grids: stacked.grids, cache: cut)
+        XCTAssertLessThan(relativeError(fromCut, full), 1e-5)
+        XCTAssertThrowsError(try prefix.copy(positions: prefixLength + 1))
+
         // decoding from either cache gives the same next-step logits
         let next = LogitsProcessing.argmax(full).index
         let a = try model.decodeStep(token: next, cache: fresh, ropeDelta: fullDelta)

@@ -84,19 +84,15 @@ public final class QwenReasoner: Reasoner {
         guard shouldContinue() else { throw ReasoningSegmentationError.cancelled }
         // The shared prefix ends with the (last) <|vision_end|>; what follows is the question.
         let prefixLength = (ids.lastIndex(of: model.config.visionEndTokenID) ?? -1) + 1
-        var cache = model.makeCache()
-        var prefixHit = false
-        if frame != nil, prefixLength > 0, prefixLength < ids.count {
-            if let kept = try state.value.prefix(for: ids) {
-                cache = kept
-                prefixHit = true
-            } else {
-                _ = try model.prefill(inputIDs: Array(ids[..<prefixLength]), visionTokens: state.value.vision,
-                                      grids: stacked.grids, cache: cache)
-                state.value.store(prefixIDs: Array(ids[..<prefixLength]), cache: try cache.copy())
-            }
-        }
+        let keepPrefix = frame != nil && prefixLength > 0 && prefixLength < ids.count
+        let kept = keepPrefix ? try state.value.prefix(for: ids) : nil
+        let cache = kept ?? model.makeCache()
         let (logits, delta) = try model.prefill(inputIDs: ids, visionTokens: state.value.vision, grids: stacked.grids, cache: cache)
+        if keepPrefix && kept == nil {
+            // One prefill of the whole prompt; its first positions are the prefix every question shares.
+            state.value.store(prefixIDs: Array(ids[..<prefixLength]), cache: try cache.copy(positions: prefixLength))
+        }
+        let prefixHit = kept != nil
         let prefillMs = lap()
         let options = GenerationOptions(config: model.generationConfig, greedy: true, maxNewTokens: maxNewTokens)
         let result = try decodeLoop(promptIDs: ids, firstLogits: logits, options: options, onToken: nil,

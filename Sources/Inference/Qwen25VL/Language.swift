@@ -209,19 +209,24 @@ public enum Language {
         /// Drops every position (the buffers are kept).
         public func reset() { count = 0 }
 
-        /// An independent cache holding this one's committed positions (a prompt prefix kept per frame, so
-        /// each further question extends its own copy).
-        public func copy() throws -> KVCache {
+        /// An independent cache holding this one's first `positions` committed positions (all by default): a
+        /// prompt prefix kept per frame, so each further question extends its own copy. Causal attention makes
+        /// the prefix's keys and values the same whatever followed it.
+        public func copy(positions: Int? = nil) throws -> KVCache {
+            let n = positions ?? count
+            guard n >= 0, n <= count else {
+                throw QwenModelError.invalidInput("cannot copy \(n) positions of a KV cache holding \(count)")
+            }
             let c = KVCache(layers: layers, kvHeads: kvHeads, headDim: headDim, threads: threads)
-            guard count > 0 else { return c }
-            try c.reserve(count)
+            guard n > 0 else { return c }
+            try c.reserve(n)
             for l in 0..<layers {
                 for h in 0..<kvHeads {
-                    (c.keys[l] + h * c.capacity * headDim).update(from: keys[l] + h * capacity * headDim, count: count * headDim)
-                    (c.values[l] + h * c.capacity * headDim).update(from: values[l] + h * capacity * headDim, count: count * headDim)
+                    (c.keys[l] + h * c.capacity * headDim).update(from: keys[l] + h * capacity * headDim, count: n * headDim)
+                    (c.values[l] + h * c.capacity * headDim).update(from: values[l] + h * capacity * headDim, count: n * headDim)
                 }
             }
-            c.count = count
+            c.count = n
             return c
         }
 
