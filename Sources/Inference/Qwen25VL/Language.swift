@@ -281,36 +281,46 @@ public enum Language {
             let out = Tensor(uninitialized: [l, heads * d])
             let qp = queries.floats, op = out.floats
             let kBase = keys[layer], vBase = values[layer], cap = capacity
-            let tasks = l * heads
-            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: total * tasks)
+            // One task per (query token, KV head): the group's query heads share every K and V row load.
+            let tasks = l * kvHeads
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: total * l * heads)
             defer { scratch.deallocate() }
             let workers = min(threads, tasks)
             DispatchQueue.concurrentPerform(iterations: workers) { w in
                 var task = w
                 while task < tasks {
-                    let t = task / heads, h = task % heads
-                    let kv = h / group
+                    let t = task / kvHeads, kv = task % kvHeads
                     let visible = firstPosition + t + 1
-                    let q = qp + (t * heads + h) * d
-                    let s = scratch + task * total
+                    let s = scratch + task * group * total
                     let kh = kBase + kv * cap * d, vh = vBase + kv * cap * d
-                    var m = -Float.infinity
+                    let firstHead = t * heads + kv * group
                     for j in 0..<visible {
-                        let score = dot(q, kh + j * d, d) * scale
-                        s[j] = score
-                        m = max(m, score)
+                        let kr = kh + j * d
+                        for g in 0..<group { s[g * total + j] = dot(qp + (firstHead + g) * d, kr, d) * scale }
                     }
-                    var sum: Float = 0
+                    var sums = [Float](repeating: 0, count: group)
+                    for g in 0..<group {
+                        let row = s + g * total
+                        var m = -Float.infinity
+                        for j in 0..<visible { m = max(m, row[j]) }
+                        var sum: Float = 0
+                        for j in 0..<visible {
+                            let e = Foundation.exp(row[j] - m)
+                            row[j] = e
+                            sum += e
+                        }
+                        sums[g] = sum
+                        (op + (firstHead + g) * d).initialize(repeating: 0, count: d)
+                    }
                     for j in 0..<visible {
-                        let e = Foundation.exp(s[j] - m)
-                        s[j] = e
-                        sum += e
+                        let vr = vh + j * d
+                        for g in 0..<group { axpy(s[g * total + j], vr, op + (firstHead + g) * d, d) }
                     }
-                    let o = op + (t * heads + h) * d
-                    o.initialize(repeating: 0, count: d)
-                    for j in 0..<visible { axpy(s[j], vh + j * d, o, d) }
-                    let inv = 1 / sum
-                    for i in 0..<d { o[i] *= inv }
+                    for g in 0..<group {
+                        let o = op + (firstHead + g) * d
+                        let inv = 1 / sums[g]
+                        for i in 0..<d { o[i] *= inv }
+                    }
                     task += workers
                 }
             }
