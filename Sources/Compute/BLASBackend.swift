@@ -215,12 +215,16 @@ func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: 
 }
 
 @inline(__always)
+private func widened(_ p: UnsafePointer<UInt16>) -> SIMD8<Float> {
+    unsafeBitCast(SIMD8<UInt32>(truncatingIfNeeded: UnsafeRawPointer(p).loadUnaligned(as: SIMD8<UInt16>.self)) &<< 16,
+                  to: SIMD8<Float>.self)
+}
+
+@inline(__always)
 func widenBF16(_ src: UnsafePointer<UInt16>, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
     var i = 0
     while i + 8 <= n {
-        let v = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<UInt16>.self)
-        let w = SIMD8<UInt32>(truncatingIfNeeded: v) &<< 16
-        UnsafeMutableRawPointer(dst + i).storeBytes(of: unsafeBitCast(w, to: SIMD8<Float>.self), as: SIMD8<Float>.self)
+        UnsafeMutableRawPointer(dst + i).storeBytes(of: widened(src + i), as: SIMD8<Float>.self)
         i += 8
     }
     while i < n {
@@ -234,10 +238,8 @@ func dotBF16(_ x: UnsafePointer<Float>, _ w: UnsafePointer<UInt16>, _ n: Int) ->
     var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
     var i = 0
     while i + 16 <= n {
-        let w0 = unsafeBitCast(SIMD8<UInt32>(truncatingIfNeeded: UnsafeRawPointer(w + i).loadUnaligned(as: SIMD8<UInt16>.self)) &<< 16, to: SIMD8<Float>.self)
-        let w1 = unsafeBitCast(SIMD8<UInt32>(truncatingIfNeeded: UnsafeRawPointer(w + i + 8).loadUnaligned(as: SIMD8<UInt16>.self)) &<< 16, to: SIMD8<Float>.self)
-        acc0.addProduct(UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self), w0)
-        acc1.addProduct(UnsafeRawPointer(x + i + 8).loadUnaligned(as: SIMD8<Float>.self), w1)
+        acc0.addProduct(UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self), widened(w + i))
+        acc1.addProduct(UnsafeRawPointer(x + i + 8).loadUnaligned(as: SIMD8<Float>.self), widened(w + i + 8))
         i += 16
     }
     var s = (acc0 + acc1).sum()
@@ -246,12 +248,6 @@ func dotBF16(_ x: UnsafePointer<Float>, _ w: UnsafePointer<UInt16>, _ n: Int) ->
         i += 1
     }
     return s
-}
-
-@inline(__always)
-private func widened(_ p: UnsafePointer<UInt16>) -> SIMD8<Float> {
-    unsafeBitCast(SIMD8<UInt32>(truncatingIfNeeded: UnsafeRawPointer(p).loadUnaligned(as: SIMD8<UInt16>.self)) &<< 16,
-                  to: SIMD8<Float>.self)
 }
 
 /// `dotBF16` of one x against four consecutive weight rows (row stride n), with each row summed in exactly the

@@ -284,7 +284,8 @@ public enum Language {
             // One task per (query token, KV head): the group's query heads share every K and V row load.
             let tasks = l * kvHeads
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: total * l * heads)
-            defer { scratch.deallocate() }
+            let sumsBuffer = UnsafeMutablePointer<Float>.allocate(capacity: l * heads)
+            defer { scratch.deallocate(); sumsBuffer.deallocate() }
             let workers = min(threads, tasks)
             DispatchQueue.concurrentPerform(iterations: workers) { w in
                 var task = w
@@ -298,7 +299,7 @@ public enum Language {
                         let kr = kh + j * d
                         for g in 0..<group { s[g * total + j] = dot(qp + (firstHead + g) * d, kr, d) * scale }
                     }
-                    var sums = [Float](repeating: 0, count: group)
+                    let sums = sumsBuffer + task * group
                     for g in 0..<group {
                         let row = s + g * total
                         var m = -Float.infinity
