@@ -6,13 +6,13 @@
 
 /// A safetensors file: u64 header length, JSON header (dtype, shape, data_offsets per tensor), then the data,
 /// validated like the reference reader (known dtypes, sizes = numel x itemsize, ranges tiling the data exactly).
-final class SafetensorsStore: WeightStore {
+final class SafetensorsStore: MappedEntryStore {
     static let maxHeaderBytes = 100 << 20
 
     let path: String
     let names: [String]
-    private let file: MappedFile
-    private let entries: [String: TensorEntry]
+    let file: MappedFile
+    let entries: [String: TensorEntry]
 
     init(file: MappedFile) throws {
         let path = file.path
@@ -98,17 +98,6 @@ final class SafetensorsStore: WeightStore {
         self.entries = entries
     }
 
-    func tensor(_ name: String) throws -> CheckpointTensor {
-        guard let e = entries[name] else { throw CheckpointError.missingTensor(file: path, key: name) }
-        return e.materialize(file: file)
-    }
-
-    func info(_ name: String) throws -> TensorInfo {
-        guard let e = entries[name] else { throw CheckpointError.missingTensor(file: path, key: name) }
-        return e.info
-    }
-
-    func contains(_ name: String) -> Bool { entries[name] != nil }
 }
 
 /// A Hugging Face model directory: with `model.safetensors.index.json` (or `pytorch_model.bin.index.json`), its

@@ -1,10 +1,10 @@
 /// A PyTorch zip checkpoint (torch.save, format of 1.6 and later): `*/data.pkl` unpickled strictly, storages at
 /// `*/data/<key>` viewed in the mapped file.
-final class TorchStore: WeightStore {
+final class TorchStore: MappedEntryStore {
     let path: String
     let names: [String]
-    private let file: MappedFile
-    private let entries: [String: TensorEntry]
+    let file: MappedFile
+    let entries: [String: TensorEntry]
 
     init(file: MappedFile) throws {
         let path = file.path
@@ -83,15 +83,4 @@ final class TorchStore: WeightStore {
         self.entries = entries
     }
 
-    func tensor(_ name: String) throws -> CheckpointTensor {
-        guard let e = entries[name] else { throw CheckpointError.missingTensor(file: path, key: name) }
-        return e.materialize(file: file)
-    }
-
-    func info(_ name: String) throws -> TensorInfo {
-        guard let e = entries[name] else { throw CheckpointError.missingTensor(file: path, key: name) }
-        return e.info
-    }
-
-    func contains(_ name: String) -> Bool { entries[name] != nil }
 }

@@ -17,6 +17,26 @@ public protocol WeightStore: AnyObject {
     func contains(_ name: String) -> Bool
 }
 
+/// A single mapped file whose tensors were indexed when it was opened (safetensors, PyTorch zip).
+protocol MappedEntryStore: WeightStore {
+    var file: MappedFile { get }
+    var entries: [String: TensorEntry] { get }
+}
+
+extension MappedEntryStore {
+    func tensor(_ name: String) throws -> CheckpointTensor {
+        guard let e = entries[name] else { throw CheckpointError.missingTensor(file: path, key: name) }
+        return e.materialize(file: file)
+    }
+
+    func info(_ name: String) throws -> TensorInfo {
+        guard let e = entries[name] else { throw CheckpointError.missingTensor(file: path, key: name) }
+        return e.info
+    }
+
+    func contains(_ name: String) -> Bool { entries[name] != nil }
+}
+
 extension WeightStore {
     public func info(_ name: String) throws -> TensorInfo { try tensor(name).info }
     public func contains(_ name: String) -> Bool { names.contains(name) }
