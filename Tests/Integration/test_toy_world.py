@@ -11,6 +11,7 @@ caches and is cheaper.
 """
 import io
 import json
+import re
 
 import numpy as np
 import pytest
@@ -89,6 +90,12 @@ def toy_results(tmp_path_factory):
         node.close()
 
 
+def tagged(text, tag):
+    """The trimmed text inside the first <tag>...</tag> of a model output (None when absent)."""
+    m = re.search(rf"<{tag}>(.*?)</{tag}>", text, re.S)
+    return m.group(1).strip() if m else None
+
+
 def test_masks_match_the_ground_truth(toy_results):
     ious = []
     for scene, mode, r in toy_results["results"]:
@@ -114,7 +121,9 @@ def test_results_equal_the_python_reference_pipeline(toy_results):
         ref = refs[mode].get(scene["id"])
         assert ref is not None, f"{scene['id']} is missing from {REFERENCE[mode].name}: regenerate it"
         assert r["status"] == ref["status"], (scene["id"], r["status"], ref["status"])
-        assert r["answer"] == ref["generated_text"], (scene["id"], r["answer"], ref["generated_text"])
+        # an ok Result carries the think text and the text inside <answer> (trimmed), not the whole output
+        assert r["think"] == tagged(ref["generated_text"], "think"), (scene["id"], r["think"], ref["generated_text"])
+        assert r["answer"] == tagged(ref["generated_text"], "answer"), (scene["id"], r["answer"], ref["generated_text"])
         assert len(r["objects"]) == len(ref["objects"])
         for mine, theirs in zip(r["objects"], ref["objects"]):
             assert mine["bbox"] == theirs["bbox"] and mine["points"] == theirs["points"], (scene["id"], mine, theirs)

@@ -3,16 +3,15 @@
 #   models/toy/reasoner/   config, generation and preprocessor configs, tokenizer_config.json, and
 #                          model.safetensors / vocab.json / merges.txt as .zst (the bf16 weights are mostly zero
 #                          embedding rows: 19 MB -> well under 1 MB)
-#   models/toy/segmenter.pt    official-format SAM2 checkpoint ({"model": state_dict}), under 5 MiB
+#   models/toy/segmenter.pt    official-format SAM2 checkpoint ({"model": state_dict}, fp16 tensors), under 5 MiB
 #   models/toy/segmenter.json  its architecture in the official config's names (model.segmenter_arch)
 # tools/toy/unpack.sh restores the .zst files next to them (scripts/test.sh and scripts/run-demo.sh run it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 WORK=${TOY_WORK:-$HOME/.cache/perception-node/toy-train}
-PY=${PYTHON:-.venv-ref/bin/python}
 out=models/toy
 mkdir -p "$out/reasoner"
-for f in config.json generation_config.json preprocessor_config.json tokenizer_config.json TOY_README.md; do
+for f in config.json generation_config.json preprocessor_config.json tokenizer_config.json chat_template.json TOY_README.md; do
     cp "$WORK/reasoner/$f" "$out/reasoner/$f"
 done
 for f in model.safetensors vocab.json merges.txt; do
@@ -20,13 +19,6 @@ for f in model.safetensors vocab.json merges.txt; do
     cp "$WORK/reasoner/$f" "$out/reasoner/$f"   # unpacked copy for local use (git-ignored)
 done
 cp "$WORK/segmenter.pt" "$out/segmenter.pt"
-"$PY" - "$out/segmenter.json" <<'PYEOF'
-import json, sys
-from pathlib import Path
-sys.path.insert(0, "tools/toy")
-from train_segmenter import TOY
-cfg = {k: v for k, v in TOY.items() if k != "config"}
-cfg["generation"] = "sam2.1"
-Path(sys.argv[1]).write_text(json.dumps({"config": cfg}, indent=1) + "\n")
-PYEOF
+# The trainer writes the architecture beside the checkpoint (segmenter.pt.json), in the official config's names.
+cp "$WORK/segmenter.pt.json" "$out/segmenter.json"
 ls -l "$out" "$out/reasoner"

