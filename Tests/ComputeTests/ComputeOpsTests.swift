@@ -164,6 +164,34 @@ final class ComputeOpsTests: XCTestCase {
         XCTAssertThrowsError(try be.attention(q: try rng.tensor([1, 3, 4, 8]), k: try rng.tensor([1, 2, 4, 8]), v: try rng.tensor([1, 2, 4, 8]), scale: 1, causal: false))
     }
 
+    /// The decode-time kernel over a [kvHeads, capacity, d] cache (capacity beyond the filled positions) equals causal
+    /// attention of the last L tokens over all `total` positions.
+    func testCachedAttentionMatchesCausalAttentionOfTheNewTokens() throws {
+        for (heads, kvHeads, total, l, d, capacity) in [(16, 2, 300, 1, 128, 512), (4, 2, 37, 3, 12, 40), (3, 3, 9, 9, 8, 9), (8, 1, 1, 1, 16, 4)] {
+            let q = try rng.tensor([1, heads, l, d]), k = try rng.tensor([1, kvHeads, total, d]), v = try rng.tensor([1, kvHeads, total, d])
+            let scale = 1 / Double(d).squareRoot() * 2
+            let ref = refAttention(q, k, v, scale: scale, causal: true)  // [1, heads, l, d]
+            var keys = [Float](repeating: .nan, count: kvHeads * capacity * d), values = keys
+            let kv = k.toArray(), vv = v.toArray()
+            for h in 0..<kvHeads { for j in 0..<total { for e in 0..<d {
+                keys[(h * capacity + j) * d + e] = kv[(h * total + j) * d + e]
+                values[(h * capacity + j) * d + e] = vv[(h * total + j) * d + e]
+            } } }
+            let qTokensMajor = try be.permute(q.reshaped([heads, l, d]), [1, 0, 2])  // [l, heads, d]
+            var out = [Float](repeating: 0, count: l * heads * d)
+            keys.withUnsafeBufferPointer { kp in values.withUnsafeBufferPointer { vp in out.withUnsafeMutableBufferPointer { op in
+                guard let kb = kp.baseAddress, let vb = vp.baseAddress, let ob = op.baseAddress else { return }
+                CachedAttention.attend(queries: qTokensMajor.floats, tokens: l, heads: heads, kvHeads: kvHeads, headDim: d, keys: kb,
+                                       values: vb, capacity: capacity, firstPosition: total - l, scale: Float(scale), output: ob, threads: 2)
+            } } }
+            var want = [Float](repeating: 0, count: l * heads * d)  // reference reordered to [l, heads, d]
+            for h in 0..<heads { for t in 0..<l { for e in 0..<d { want[(t * heads + h) * d + e] = ref[(h * l + t) * d + e] } } }
+            for i in 0..<want.count {
+                XCTAssertEqual(out[i], want[i], accuracy: 2e-6 * max(1, abs(want[i])), "cached attention \(heads)/\(kvHeads) L\(l) of \(total), element \(i)")
+            }
+        }
+    }
+
     func testConv2dStridedPaddedAndPointwise() throws {
         for (n, c, h, w, o, kh, kw, st, pd) in [(1, 3, 17, 19, 5, 7, 7, (4, 4), (3, 3)), (2, 4, 8, 6, 3, 1, 1, (1, 1), (0, 0)), (1, 1, 8, 8, 4, 2, 2, (2, 2), (0, 0)), (1, 2, 5, 5, 2, 3, 3, (1, 2), (1, 0))] {
             let x = try rng.tensor([n, c, h, w]), wt = try rng.tensor([o, c, kh, kw]), b = try rng.tensor([o])

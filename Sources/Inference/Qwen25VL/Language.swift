@@ -275,83 +275,16 @@ public enum Language {
         /// Causal attention of queries [L, heads, headDim] at positions first ..< first+L against this layer's
         /// cache (which already holds them); returns [L, heads·headDim].
         func attend(layer: Int, queries: Tensor, firstPosition: Int, scale: Float) throws -> Tensor {
-            let l = queries.shape[0], heads = queries.shape[1], d = headDim
-            let group = heads / kvHeads
-            let total = firstPosition + l
-            let out = Tensor(uninitialized: [l, heads * d])
-            let qp = queries.floats, op = out.floats
-            let kBase = keys[layer], vBase = values[layer], cap = capacity
-            // One task per (query token, KV head): the group's query heads share every K and V row load.
-            let tasks = l * kvHeads
-            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: total * l * heads)
-            let sumsBuffer = UnsafeMutablePointer<Float>.allocate(capacity: l * heads)
-            defer { scratch.deallocate(); sumsBuffer.deallocate() }
-            let workers = min(threads, tasks)
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
-                var task = w
-                while task < tasks {
-                    let t = task / kvHeads, kv = task % kvHeads
-                    let visible = firstPosition + t + 1
-                    let s = scratch + task * group * total
-                    let kh = kBase + kv * cap * d, vh = vBase + kv * cap * d
-                    let firstHead = t * heads + kv * group
-                    for j in 0..<visible {
-                        let kr = kh + j * d
-                        for g in 0..<group { s[g * total + j] = dot(qp + (firstHead + g) * d, kr, d) * scale }
-                    }
-                    let sums = sumsBuffer + task * group
-                    for g in 0..<group {
-                        let row = s + g * total
-                        var m = -Float.infinity
-                        for j in 0..<visible { m = max(m, row[j]) }
-                        var sum: Float = 0
-                        for j in 0..<visible {
-                            let e = Foundation.exp(row[j] - m)
-                            row[j] = e
-                            sum += e
-                        }
-                        sums[g] = sum
-                        (op + (firstHead + g) * d).initialize(repeating: 0, count: d)
-                    }
-                    for j in 0..<visible {
-                        let vr = vh + j * d
-                        for g in 0..<group { axpy(s[g * total + j], vr, op + (firstHead + g) * d, d) }
-                    }
-                    for g in 0..<group {
-                        let o = op + (firstHead + g) * d
-                        let inv = 1 / sums[g]
-                        for i in 0..<d { o[i] *= inv }
-                    }
-                    task += workers
-                }
+            let l = queries.shape[0], heads = queries.shape[1]
+            guard heads % kvHeads == 0, queries.shape[2] == headDim, firstPosition + l <= capacity else {
+                throw QwenModelError.invalidInput("queries \(queries.shape) at \(firstPosition) for a cache of \(capacity) positions, \(kvHeads) KV heads")
             }
+            let out = Tensor(uninitialized: [l, heads * headDim])
+            CachedAttention.attend(
+                queries: queries.floats, tokens: l, heads: heads, kvHeads: kvHeads, headDim: headDim, keys: keys[layer],
+                values: values[layer], capacity: capacity, firstPosition: firstPosition, scale: scale, output: out.floats,
+                threads: threads)
             return out
         }
     }
-}
-
-@inline(__always)
-private func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
-    var acc = SIMD8<Float>()
-    var i = 0
-    while i + 8 <= n {
-        acc.addProduct(UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self),
-                       UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self))
-        i += 8
-    }
-    var s = acc.sum()
-    while i < n { s += a[i] * b[i]; i += 1 }
-    return s
-}
-
-@inline(__always)
-private func axpy(_ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
-    var i = 0
-    while i + 8 <= n {
-        let yv = UnsafeRawPointer(y + i).loadUnaligned(as: SIMD8<Float>.self)
-        let xv = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
-        UnsafeMutableRawPointer(y + i).storeBytes(of: yv + alpha * xv, as: SIMD8<Float>.self)
-        i += 8
-    }
-    while i < n { y[i] += alpha * x[i]; i += 1 }
 }
