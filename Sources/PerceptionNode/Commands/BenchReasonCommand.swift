@@ -139,8 +139,8 @@ struct BenchReasonCommand: ParsableCommand {
             }
             report["decode"] = r
         }
-        report["peak_rss_mib"] = Double(peakRSSBytes()) / 1_048_576
-        log(String(format: "peak RSS %.0f MiB", Double(peakRSSBytes()) / 1_048_576))
+        report["peak_rss_mib"] = Double(peakResidentBytes()) / 1_048_576
+        log(String(format: "peak RSS %.0f MiB", Double(peakResidentBytes()) / 1_048_576))
         if json {
             let data = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys, .prettyPrinted])
             print(String(decoding: data, as: UTF8.self))
@@ -264,13 +264,5 @@ struct BenchReasonCommand: ParsableCommand {
     func median(_ v: [Double]) -> Double {
         let s = v.sorted()
         return s.isEmpty ? .nan : s[s.count / 2]
-    }
-
-    func peakRSSBytes() -> Int {
-        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-        for line in text.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-            return (line.split(separator: " ").compactMap { Int($0) }.first ?? 0) * 1024
-        }
-        return 0
     }
 }

@@ -62,7 +62,7 @@ struct BenchSAM2Command: ParsableCommand {
         let embedMedian = median(embedTimes), promptMedian = median(promptTimes)
         let flops = predictor.config.imageEncoderFLOPs
         let achieved = flops / embedMedian
-        let rss = peakRSSBytes()
+        let rss = peakResidentBytes()
         if profile {
             let prof = ProfilingBackend(backend)
             let profiled = try SAM2ImagePredictor(checkpoint: checkpoint, config: config, backend: prof)
@@ -102,15 +102,5 @@ struct BenchSAM2Command: ParsableCommand {
     private func median(_ v: [Double]) -> Double {
         let s = v.sorted()
         return s.isEmpty ? 0 : s[s.count / 2]
-    }
-
-    /// VmHWM from /proc/self/status (0 where unavailable).
-    private func peakRSSBytes() -> Int {
-        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-        for line in text.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-            let kb = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
-            return kb * 1024
-        }
-        return 0
     }
 }
