@@ -17,14 +17,20 @@ final class ComputeOpsTests: XCTestCase {
     }
 
     func testLinearBFloat16WeightsTiledAndGemv() throws {
-        let inF = 70, outF = 1100
+        // (4100, 1100): the 4M-float widening tile holds 1023 rows, so the product runs in two tiles with a ragged end.
+        for (inF, outF, ms) in [(70, 1100, [1, 3, 9]), (4100, 1100, [2, 9])] {
+            try checkBFloat16Linear(inF: inF, outF: outF, ms: ms)
+        }
+    }
+
+    func checkBFloat16Linear(inF: Int, outF: Int, ms: [Int]) throws {
         let wf = rng.array(outF * inF)
         let bits = wf.map { UInt16(truncatingIfNeeded: $0.bitPattern >> 16) }
         let widened = bits.map { Float(bitPattern: UInt32($0) << 16) }
         let b = try rng.tensor([outF])
         try bits.withUnsafeBytes { raw in
             let w = try Tensor(borrowing: raw, shape: [outF, inF], elementType: .bfloat16, owner: nil)
-            for m in [1, 3, 9] {
+            for m in ms {
                 let x = try rng.tensor([m, inF])
                 let ref = Ref.matmul(x.toArray(), widened, m: m, k: inF, n: outF, transB: true)
                 let bb = b.toArray()
