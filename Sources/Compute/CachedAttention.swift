@@ -29,7 +29,7 @@ public enum CachedAttention {
             let firstHead = t * heads + kv * group
             for j in 0..<visible {
                 let kr = kh + j * d
-                for g in 0..<group { s[g * total + j] = dot(queries + (firstHead + g) * d, kr, d) * scale }
+                for g in 0..<group { s[g * total + j] = dotF32(queries + (firstHead + g) * d, kr, d) * scale }
             }
             let sums = sumsBuffer + task * group
             for g in 0..<group {
@@ -55,20 +55,6 @@ public enum CachedAttention {
                 for i in 0..<d { o[i] *= inv }
             }
         }
-    }
-
-    @inline(__always)
-    private static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
-        var acc = SIMD8<Float>()
-        var i = 0
-        while i + 8 <= n {
-            acc.addProduct(UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self),
-                           UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self))
-            i += 8
-        }
-        var s = acc.sum()
-        while i < n { s += a[i] * b[i]; i += 1 }
-        return s
     }
 
     @inline(__always)

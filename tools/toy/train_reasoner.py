@@ -145,7 +145,7 @@ def encode(tok, meta, fmt, n_img, short=False):
     return prompt_ids, answer_ids
 
 
-def answer_boxes(text, fmt, frame):
+def answer_boxes(text, fmt):
     """Boxes of a toy answer in the model frame (None when it does not parse), for the validation metric."""
     m = re.search(r"<answer>(.*?)</answer>", text, re.S)
     if not m:
@@ -175,7 +175,7 @@ def validate(model, tok, val, images, device, frame, n):
         for k in range(min(n, len(val))):
             meta = val[k][1]
             fmt = "seg-zero" if "seg-zero" in meta["answers"] else "vision-reasoner"
-            p, _ = encode(tok, meta, fmt, images.shape[1] * images.shape[2] // 784)
+            p, _ = encode(tok, meta, fmt, (frame // 28) ** 2)
             pv = pixel_values_from(images[k:k + 1].to(device))
             grid = torch.tensor([[1, frame // 14, frame // 14]], device=device)
             outp = model.generate(input_ids=torch.tensor([p], device=device),
@@ -184,7 +184,7 @@ def validate(model, tok, val, images, device, frame, n):
             text = tok.decode(outp[0, len(p):], skip_special_tokens=True)
             want = meta["answers"][fmt]
             exact += text.strip() == want
-            got, ref = answer_boxes(text, fmt, frame), answer_boxes(want, fmt, frame)
+            got, ref = answer_boxes(text, fmt), answer_boxes(want, fmt)
             if got is None:
                 unparsed += 1
                 ious.append(0.0)
@@ -196,18 +196,18 @@ def validate(model, tok, val, images, device, frame, n):
     return exact, unparsed, float(np.mean(ious)) if ious else 0.0
 
 
-def mrope_positions(items, batch, L, grid_hw):
+def mrope_positions(batch, L, grid_hw):
     """M-RoPE position ids [3, B, L] of a right-padded training batch, as Qwen2_5_VLModel.get_rope_index computes
     them (one image per sequence: text 0..s-1; image token (r, c) at (s, s + r, s + c); text after it from
     s + max(rows, cols)), without its per-sequence Python loop and GPU syncs. Padding gets 1, as there."""
     rows, cols = grid_hw
     pos = torch.ones(3, len(batch), L, dtype=torch.long)
+    r = torch.arange(rows).repeat_interleave(cols)
+    c = torch.arange(cols).repeat(rows)
     for i, (_, p, a) in enumerate(batch):
         s = p.index(151655)
         n = len(p) + len(a)
         pos[:, i, :s] = torch.arange(s)
-        r = torch.arange(rows).repeat_interleave(cols)
-        c = torch.arange(cols).repeat(rows)
         pos[0, i, s:s + rows * cols] = s
         pos[1, i, s:s + rows * cols] = s + r
         pos[2, i, s:s + rows * cols] = s + c
@@ -356,17 +356,7 @@ def main():
     used_t, column, row_mask = used_t.to(device), column.to(device), row_mask.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
     t0 = time.time()
-
-    def progress(step):
-        p = step / args.steps
-        if args.time_limit > 0:
-            p = max(p, (time.time() - t0) / args.time_limit)
-        return min(1.0, p)
-
-    def lr_factor(step):
-        return min(1.0, (step + 1) / 100) * 0.5 * (1 + math.cos(math.pi * progress(step)))
-
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
+    sched, progress = train_state.budget_schedule(opt, args.steps, args.time_limit)
     start = train_state.load(args.state, model, opt, sched, random)
     model.train()
     uncache_vision = cache_vision_index(model.model.visual)
@@ -387,7 +377,7 @@ def main():
         ids, mask, labels = ids.to(device), mask.to(device), labels.to(device)
         pixel_values = pixel_values_from(images[torch.tensor([b[0] for b in batch], device=device)])
         grid = grid_row.repeat(len(batch), 1).to(device)
-        position_ids = mrope_positions(items, batch, L, (args.frame // 28, args.frame // 28))
+        position_ids = mrope_positions(batch, L, (args.frame // 28, args.frame // 28))
         if step == start:  # the shortcut must be get_rope_index, exactly
             ref, _ = model.model.get_rope_index(ids, grid, None, None, mask)
             assert torch.equal(ref.cpu()[:, mask.cpu() == 1], position_ids[:, mask.cpu() == 1]), "mrope_positions differs"

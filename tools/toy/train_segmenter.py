@@ -142,7 +142,10 @@ def main():
     t_load = time.time()
     images, train = load([Path(d) / "train" for d in args.data])
     val_images, val = load([Path(args.val) if args.val else Path(args.data[0]) / "val"])
-    gpu_images = [torch.from_numpy(im.copy()).to(device).permute(2, 0, 1).float() / 255 for im in images]
+
+    def sam_input(idx):  # SAM2Transforms on the training device: [1, 3, 1024, 1024]
+        return tf.transforms(torch.from_numpy(images[idx].copy()).to(device).permute(2, 0, 1)[None].float() / 255)
+
     print(f"{len(images)} scenes, {len(train)} targets; loaded in {time.time() - t_load:.0f}s; device {device}", flush=True)
     if args.freeze_trunk:  # train neck, prompt encoder and decoder on the --init trunk's features (3x cheaper steps)
         trunk = model.image_encoder.trunk
@@ -159,24 +162,14 @@ def main():
         t_cache = time.time()
         with torch.no_grad():
             for idx in sorted(keep):
-                x = tf.transforms(gpu_images[idx][None])
+                x = sam_input(idx)
                 cached[idx] = [f.half() for f in trunk_forward(x)]
         print(f"cached trunk features of {len(keep)} scenes ({len(train)} targets) in {time.time() - t_cache:.0f}s", flush=True)
     params = [p for n, p in model.named_parameters() if p.requires_grad and
               n.startswith(("image_encoder.", "sam_prompt_encoder.", "sam_mask_decoder.", "no_mem_embed"))]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
     t0 = time.time()
-
-    def progress(step):
-        p = step / args.steps
-        if args.time_limit > 0:
-            p = max(p, (time.time() - t0) / args.time_limit)
-        return min(1.0, p)
-
-    def lr_factor(step):  # linear warm-up over 100 steps, then cosine
-        return min(1.0, (step + 1) / 100) * 0.5 * (1 + np.cos(np.pi * progress(step)))
-
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
+    sched, progress = train_state.budget_schedule(opt, args.steps, args.time_limit)
     start = train_state.load(args.state, model, opt, sched, rng)
     last_snapshot = time.time()
     step = start
@@ -188,7 +181,7 @@ def main():
             trunk.forward = lambda x, current=current: current
             imgs = torch.zeros(len(batch), 3, 1, 1, device=device)
         else:
-            imgs = torch.stack([tf.transforms(gpu_images[idx][None])[0] for idx, _, _, _ in batch])
+            imgs = torch.cat([sam_input(idx) for idx, _, _, _ in batch])
         out = model.forward_image(imgs)
         if cached:
             trunk.forward = frozen_forward

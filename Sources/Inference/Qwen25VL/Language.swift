@@ -230,9 +230,6 @@ public enum Language {
             return c
         }
 
-        /// Bytes held by the key and value buffers.
-        public var bytes: Int { 2 * layers * kvHeads * capacity * headDim * MemoryLayout<Float>.size }
-
         func reserve(_ needed: Int) throws {
             guard needed > capacity else { return }
             let newCapacity = max(needed, capacity * 2, 256)

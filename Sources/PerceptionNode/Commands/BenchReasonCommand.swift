@@ -139,8 +139,9 @@ struct BenchReasonCommand: ParsableCommand {
             }
             report["decode"] = r
         }
-        report["peak_rss_mib"] = Double(peakResidentBytes()) / 1_048_576
-        log(String(format: "peak RSS %.0f MiB", Double(peakResidentBytes()) / 1_048_576))
+        let peakMiB = Double(peakResidentBytes()) / 1_048_576
+        report["peak_rss_mib"] = peakMiB
+        log(String(format: "peak RSS %.0f MiB", peakMiB))
         if json {
             let data = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys, .prettyPrinted])
             print(String(decoding: data, as: UTF8.self))
