@@ -86,8 +86,7 @@ struct ModelProfile: Equatable {
 }
 
 /// Reads a SAM2 architecture: a published size name, or a JSON file with the official config's names
-/// (`embed_dim`, `num_heads`, `stages`, `global_att_blocks`, `window_spec`, `window_pos_embed_bkg_spatial_size`
-/// or `bkg`, `d_model`), at the top level or under `config` (the fixture generators' meta.json).
+/// (`SAM2Config(officialJSON:)`: `embed_dim`, `num_heads`, `stages`, ..., `d_model`, `image_size`).
 enum SAM2Architecture {
     static func resolve(_ spec: String, relativeTo base: String) throws -> SAM2Config? {
         if spec.isEmpty || spec == "auto" { return nil }
@@ -96,25 +95,7 @@ enum SAM2Architecture {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ProfileError.invalid(path, "SAM2 architecture is neither t/s/b+/l/auto nor a readable JSON file")
         }
-        guard let top = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw ProfileError.invalid(path, "not a JSON object")
-        }
-        let c = top["config"] as? [String: Any] ?? top
-        func ints(_ key: String) throws -> [Int] {
-            guard let v = c[key] as? [Int], !v.isEmpty else { throw ProfileError.invalid(path, "\(key) must be a list of integers") }
-            return v
-        }
-        guard let embed = c["embed_dim"] as? Int, let heads = c["num_heads"] as? Int, embed > 0, heads > 0 else {
-            throw ProfileError.invalid(path, "embed_dim and num_heads must be positive integers")
-        }
-        let bkg = try c["bkg"] != nil ? ints("bkg") : ints("window_pos_embed_bkg_spatial_size")
-        let config = SAM2Config(embedDim: embed, numHeads: heads, stages: try ints("stages"),
-                                globalAttentionBlocks: c["global_att_blocks"] as? [Int] ?? [], windowSpec: try ints("window_spec"),
-                                positionBackground: bkg, modelDim: c["d_model"] as? Int ?? 256)
-        guard config.stages.count == 4, config.windowSpec.count == 4, bkg.count == 2 else {
-            throw ProfileError.invalid(path, "stages and window_spec need 4 entries, the background size 2")
-        }
-        return config
+        return try SAM2Config(officialJSON: data, source: path)
     }
 }
 

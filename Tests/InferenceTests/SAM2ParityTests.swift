@@ -13,6 +13,8 @@ final class SAM2ParityTests: XCTestCase {
 
     func testSAM2MiniMatchesReference() throws { try checkFixture(SAM2Fixture.directory("sam2-mini")) }
     func testSAM21MiniMatchesReference() throws { try checkFixture(SAM2Fixture.directory("sam2.1-mini")) }
+    /// A 256-pixel input size (the toy world's SAM2): every grid follows image_size.
+    func testSAM21Mini256MatchesReference() throws { try checkFixture(SAM2Fixture.directory("sam2.1-mini-256")) }
 
     /// Full-size random models, generated on demand (not in CI):
     /// `.venv-ref/bin/python tools/sam2/make_fixtures.py --full t --out /tmp/sam2-full-t` then
@@ -136,15 +138,13 @@ enum SAM2Fixture {
     static func meta(_ dir: URL) throws -> Meta {
         let data = try Data(contentsOf: dir.appendingPathComponent("meta.json"))
         guard let root = try JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let c = root["config"] as? [String: Any], let img = root["image"] as? [String: Any],
+              let img = root["image"] as? [String: Any],
               let cases = root["cases"] as? [[String: Any]], let strides = root["strides"] as? [String: Int] else {
             throw SAM2Error.config("bad meta.json in \(dir.path)")
         }
         func ints(_ v: Any?) -> [Int] { (v as? [NSNumber])?.map(\.intValue) ?? [] }
         func floats(_ v: Any?) -> [Float]? { (v as? [NSNumber])?.map(\.floatValue) }
-        let config = SAM2Config(embedDim: (c["embed_dim"] as? Int) ?? 0, numHeads: (c["num_heads"] as? Int) ?? 0, stages: ints(c["stages"]),
-                                globalAttentionBlocks: ints(c["global_att_blocks"]), windowSpec: ints(c["window_spec"]),
-                                positionBackground: ints(c["bkg"]), modelDim: (c["d_model"] as? Int) ?? 0)
+        let config = try SAM2Config(officialJSON: data, source: dir.appendingPathComponent("meta.json").path)
         let parsed = cases.map { d in
             Case(box: floats(d["box"]), points: (d["points"] as? [[NSNumber]])?.map { $0.map(\.floatValue) },
                  labels: (d["labels"] as? [NSNumber])?.map(\.intValue), multimask: (d["multimask"] as? Bool) ?? false,

@@ -2,7 +2,7 @@
 
 Committed fixtures (shrunk configs, one per generation; ~3.5 MiB each, model.pt 2 MiB):
     .venv-ref/bin/python tools/sam2/make_fixtures.py
-        -> Tests/Fixtures/sam2/{sam2-mini,sam2.1-mini}/
+        -> Tests/Fixtures/sam2/{sam2-mini,sam2.1-mini,sam2.1-mini-256}/   (--only NAME: one of them)
 Full-size random models of the real architectures, on demand (not committed):
     .venv-ref/bin/python tools/sam2/make_fixtures.py --full t --out /tmp/sam2-full-t   (t, s, b+, l)
 
@@ -11,7 +11,7 @@ Each fixture directory holds:
                   image-mode keys (video-only modules are large and unused by the image predictor)
   meta.json       config (trunk, neck, generation), image name, prompt cases
   image.png       the RGB photo given to SAM2ImagePredictor.set_image (scikit-image data, resized)
-  input.npy       preprocessed [1,3,1024,1024] tensor
+  input.npy       preprocessed [1,3,S,S] tensor (S = image_size, 1024 for the published models)
   trunk_{0..3}.npy, fpn_{0..2}.npy, image_embed.npy, high_res_{0,1}.npy   intermediate features (NCHW)
   case{k}_*.npy   per prompt case: inputs, sparse embeddings, raw decoder outputs, low-res logits, scores,
                   masks (np.packbits over the flattened bool [M,H,W])
@@ -32,7 +32,6 @@ from hydra.utils import instantiate
 from PIL import Image
 
 import sam2  # noqa: F401  (initializes hydra's config module)
-from sam2.sam2_image_predictor import SAM2ImagePredictor
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CAP = 65536
@@ -47,6 +46,10 @@ MINIS = {
     "sam2.1-mini": dict(
         config="configs/sam2.1/sam2.1_hiera_l.yaml", embed_dim=12, num_heads=2, stages=[2, 1, 4, 1],
         global_att_blocks=[4, 6], window_spec=[8, 4, 16, 8], bkg=[14, 14], d_model=32, image="astronaut"),
+    # A 256-pixel input (the toy world's size): 64x64 stride-4 grid, 16x16 embedding, 64x64 low-res masks.
+    "sam2.1-mini-256": dict(
+        config="configs/sam2.1/sam2.1_hiera_t.yaml", embed_dim=8, num_heads=1, stages=[1, 2, 2, 1],
+        global_att_blocks=[4], window_spec=[8, 4, 14, 7], bkg=[7, 7], d_model=32, image_size=256, image="coffee"),
 }
 FULL = {
     "t": dict(config="configs/sam2/sam2_hiera_t.yaml"),
@@ -62,6 +65,8 @@ def build(spec, full):
         "++model.sam_mask_decoder_extra_args.dynamic_multimask_stability_delta=0.05",
         "++model.sam_mask_decoder_extra_args.dynamic_multimask_stability_thresh=0.98",
     ]
+    if spec.get("image_size"):
+        overrides.append(f"++model.image_size={spec['image_size']}")
     if not full:
         c = spec
         C = c["embed_dim"]
@@ -87,8 +92,19 @@ def build(spec, full):
         stages=[int(b) for b in OmegaConf.to_container(trunk).get("stages", [2, 3, 16, 3])],
         global_att_blocks=[int(b) for b in h.global_att_blocks], window_spec=[int(b) for b in h.window_spec],
         bkg=[int(b) for b in h.window_pos_embed_bkg_spatial_size], d_model=int(cfg.model.image_encoder.neck.d_model),
+        image_size=int(model.image_size),
     )
     return model, meta_cfg
+
+
+def predictor_for(model):
+    """SAM2ImagePredictor for `model`. sam2 1.1.0's predictor hard-codes the backbone feature sizes of a 1024 input
+    ([(256, 256), (128, 128), (64, 64)]) while everything else follows model.image_size; for other input sizes
+    (the toy world's 256) they are set from it, the only change to the reference path."""
+    from sam2.sam2_image_predictor import SAM2ImagePredictor
+    predictor = SAM2ImagePredictor(model)
+    predictor._bb_feat_sizes = [(model.image_size // s, model.image_size // s) for s in (4, 8, 16)]
+    return predictor
 
 
 def randomize(model, seed):
@@ -148,6 +164,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--full", choices=sorted(FULL), help="real architecture size instead of the committed minis")
     ap.add_argument("--out", help="output directory (with --full)")
+    ap.add_argument("--only", choices=sorted(MINIS), help="regenerate one committed mini (the others keep their seeds)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     torch.set_num_threads(2)
@@ -156,6 +173,8 @@ def main():
     else:
         jobs = {k: (v, os.path.join(ROOT, "Tests", "Fixtures", "sam2", k), False) for k, v in MINIS.items()}
     for idx, (key, (spec, out, full)) in enumerate(jobs.items()):
+        if args.only and key != args.only:
+            continue
         os.makedirs(out, exist_ok=True)
         torch.manual_seed(args.seed + idx)
         model, meta_cfg = build(spec, full)
@@ -168,7 +187,7 @@ def main():
         image = image_for(spec.get("image", "coffee"), full)
         Image.fromarray(image).save(os.path.join(out, "image.png"))
         h, w = image.shape[:2]
-        predictor = SAM2ImagePredictor(model)
+        predictor = predictor_for(model)
         captured = {}
         hooks = [
             model.image_encoder.trunk.register_forward_hook(lambda m, i, o: captured.__setitem__("trunk", [t.detach().clone() for t in o])),

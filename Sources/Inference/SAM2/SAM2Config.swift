@@ -1,4 +1,5 @@
 import Checkpoint
+import Foundation
 
 /// SAM2 architecture hyper-parameters (the image-mode part of the official yaml configs).
 ///
@@ -86,6 +87,58 @@ public struct SAM2Config: Sendable, Equatable, Codable {
         }
         stages.append(count)
         return stages
+    }
+}
+
+extension SAM2Config {
+    /// An architecture in the official config's names, as a JSON object: `embed_dim`, `num_heads`, `stages`,
+    /// `global_att_blocks`, `window_spec`, `window_pos_embed_bkg_spatial_size` (or `bkg`), `d_model` (default 256)
+    /// and `image_size` (default 1024), at the top level or under `config` (what tools/sam2/make_fixtures.py and
+    /// the toy trainer write). `source` names the file in errors.
+    public init(officialJSON data: Data, source: String) throws {
+        guard let top = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw SAM2Error.config("\(source): not a JSON object")
+        }
+        let c = top["config"] as? [String: Any] ?? top
+        func ints(_ key: String) throws -> [Int] {
+            guard let v = c[key] as? [Int], !v.isEmpty else { throw SAM2Error.config("\(source): \(key) must be a list of integers") }
+            return v
+        }
+        func int(_ key: String, default value: Int? = nil) throws -> Int {
+            guard let v = c[key] else {
+                if let value { return value }
+                throw SAM2Error.config("\(source): \(key) is missing")
+            }
+            guard let n = v as? Int, n > 0 else { throw SAM2Error.config("\(source): \(key) must be a positive integer") }
+            return n
+        }
+        let bkg = try c["bkg"] != nil ? ints("bkg") : ints("window_pos_embed_bkg_spatial_size")
+        self.init(embedDim: try int("embed_dim"), numHeads: try int("num_heads"), stages: try ints("stages"),
+                  globalAttentionBlocks: c["global_att_blocks"] == nil ? [] : try ints("global_att_blocks"),
+                  windowSpec: try ints("window_spec"), positionBackground: bkg, modelDim: try int("d_model", default: 256))
+        imageSize = try int("image_size", default: 1024)
+        try validate(source: source)
+    }
+
+    /// Shape rules the official model also needs: four stages and window sizes, a 2-D background, an input size
+    /// whose stride-4 grid halves three times and tiles the first stage's window position embedding, a decoder
+    /// width divisible by its 8 heads.
+    public func validate(source: String) throws {
+        guard stages.count == 4, windowSpec.count == 4, positionBackground.count == 2 else {
+            throw SAM2Error.config("\(source): stages and window_spec need 4 entries, the background size 2")
+        }
+        guard stages.allSatisfy({ $0 > 0 }), windowSpec.allSatisfy({ $0 > 0 }), positionBackground.allSatisfy({ $0 > 0 }) else {
+            throw SAM2Error.config("\(source): stages, window sizes and the background size must be positive")
+        }
+        guard imageSize % 32 == 0, (imageSize / 4) % windowSpec[0] == 0 else {
+            throw SAM2Error.config("\(source): image_size \(imageSize) must be a multiple of 32 whose quarter is a multiple of window_spec[0] (\(windowSpec[0]))")
+        }
+        guard modelDim % 8 == 0, embedDim % numHeads == 0 else {
+            throw SAM2Error.config("\(source): d_model must be a multiple of 8 and embed_dim of num_heads")
+        }
+        guard globalAttentionBlocks.allSatisfy({ $0 >= 0 && $0 < depth }) else {
+            throw SAM2Error.config("\(source): global_att_blocks must name blocks 0..<\(depth)")
+        }
     }
 }
 

@@ -16,7 +16,7 @@ struct SAM2Command: ParsableCommand {
     @Option(help: "Box prompt x1,y1,x2,y2 in image pixels.") var box: String?
     @Option(help: "Point prompt x,y,label (label 1 foreground, 0 background); repeatable.") var point: [String] = []
     @Flag(help: "Return the three multimask outputs instead of one mask.") var multimask = false
-    @Option(help: "Model size t, s, b+ or l when it cannot be recognized from the checkpoint.") var modelSize: String?
+    @Option(help: "Model size t, s, b+ or l, or an architecture JSON file in the official config's names (d_model, image_size, ...), when it cannot be recognized from the checkpoint.") var modelSize: String?
     @Option(help: "Write low_res_logits.npy and the intermediate features (.npy) to this directory.") var dumpDir: String?
     @Option(help: "Compute threads (default: all cores).") var threads: Int?
     @Flag(help: "Print JSON.") var json = false
@@ -25,7 +25,9 @@ struct SAM2Command: ParsableCommand {
         let prompt = try parsePrompt()
         var config: SAM2Config?
         if let s = modelSize {
-            guard let c = SAM2Config.named(s) else { throw ValidationError("unknown --model-size \(s) (t, s, b+, l)") }
+            guard let c = try SAM2Architecture.resolve(s, relativeTo: FileManager.default.currentDirectoryPath) else {
+                throw ValidationError("--model-size \(s): give t, s, b+, l or an architecture JSON file")
+            }
             config = c
         }
         let backend = BLASBackend(threads: threads)
