@@ -96,7 +96,7 @@ def test_segment_matches_reference_on_toy_models(tmp_path):
     out = tmp_path / "toy-reference.json"
     p = subprocess.run([str(REPO / ".venv-ref/bin/python"), str(REPO / "tools/toy/reference_pipeline.py"),
                         "--reasoner", "models/toy/reasoner", "--segmenter", "models/toy/segmenter.pt",
-                        "--segmenter-arch", "models/toy/segmenter.json", "--frame", "224", "--template", "vision-reasoner",
+                        "--segmenter-arch", "models/toy/segmenter.json", "--frame", "112", "--template", "vision-reasoner",
                         "--max-new-tokens", "160", "--scenes", "assets/toy-scenes", "--limit", "4", "--out", str(out)],
                        cwd=REPO, capture_output=True, text=True, timeout=1200,
                        env={**os.environ, "OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2"})

@@ -6,7 +6,7 @@ For models that are not committed (a toy model in training, a downloaded checkpo
 are checked the same way through the bus by Tests/Integration/test_toy_world.py.
 
   OMP_NUM_THREADS=2 .venv-ref/bin/python tools/toy/reference_pipeline.py --reasoner R --segmenter S.pt \\
-      --segmenter-arch S.json --frame 224 --template vision-reasoner --scenes assets/toy-scenes --out ref.json
+      --segmenter-arch S.json --frame 112 --template vision-reasoner --scenes assets/toy-scenes --out ref.json
   python3 tools/toy/compare_with_reference.py --reference ref.json --mode multi --reasoner R --segmenter S.pt \\
       --segmenter-arch S.json --scenes assets/toy-scenes
 
@@ -86,7 +86,7 @@ def main():
                 diffs.append(f"score {mine['score']:.5f} vs {theirs['score']:.5f}")
             m = mask_utils.decode({"size": mine["mask"]["size"], "counts": mine["mask"]["counts"].encode()}).astype(bool)
             t = reference_mask(theirs["mask"])
-            iou = (m & t).sum() / max(1, (m | t).sum())
+            iou = (m & t).sum() / (m | t).sum() if (m | t).any() else 1.0  # two empty masks agree
             if iou < 0.99:
                 diffs.append(f"mask IoU {iou:.4f}")
         differing += bool(diffs)

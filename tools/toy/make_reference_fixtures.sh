@@ -20,6 +20,6 @@ $PY tools/toy/reference_pipeline.py --reasoner Tests/Fixtures/qwen25vl/models/ti
 tools/toy/unpack.sh
 for template in seg-zero vision-reasoner; do
     $PY tools/toy/reference_pipeline.py --reasoner models/toy/reasoner --segmenter models/toy/segmenter.pt \
-        --segmenter-arch models/toy/segmenter.json --frame 224 --template $template --max-new-tokens 160 \
+        --segmenter-arch models/toy/segmenter.json --frame 112 --template $template --max-new-tokens 160 \
         --scenes assets/toy-scenes --out Tests/Fixtures/toy/reference/toy-$template.json
 done

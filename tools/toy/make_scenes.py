@@ -4,8 +4,9 @@
 Each sample is one image and one question, written in the ReasonSeg / LISA layout (`<id>.jpg` +
 `<id>.json` with `text`, `is_sentence` and polygon `shapes`), plus toy-only keys the trainers use:
 `targets` (per target: box, polygon, the two inscribed-circle points and the single point, in image
-pixels) and `answers` (the Seg-Zero and VisionReasoner answer texts in the model's frame, see --frame).
+pixels), `objects` (every shape's grid cell, colour, shape, size) and `answers` (the Seg-Zero and VisionReasoner answer texts in the model's frame, see --frame).
 
+Layout: 2-4 shapes, one per cell of a 4x4 grid (see place_objects).
 Questions: "the red circle" / "the largest blue object" / "the smallest square" (single) and
 "all green shapes" / "every triangle" (multi, VisionReasoner format only).
 
@@ -24,6 +25,9 @@ from scipy import ndimage
 COLOURS = {"red": (215, 45, 40), "green": (40, 170, 60), "blue": (40, 80, 215), "yellow": (225, 195, 35)}
 SHAPES = ["circle", "square", "triangle"]
 SIZES = [(320, 240), (240, 320), (288, 288), (352, 256)]
+GRID = 4
+RADII = [0.30, 0.44]
+TINT = 0.3  # share of the background ramp in a shape's colour: every pixel of a shape also says where it is
 
 
 def polygon_for(shape, cx, cy, r):
@@ -48,7 +52,7 @@ def background(rng, w, h):
     stripes = 6 * np.sin(freq * (xx * math.cos(angle) + yy * math.sin(angle)))
     noise = rng.normal(0, 5, size=(h, w, 1))
     img = ramp + rng.uniform(-10, 10, size=3)[None, None, :] + stripes[..., None] + noise
-    return np.clip(img, 0, 255).astype(np.uint8)
+    return np.clip(img, 0, 255).astype(np.uint8), ramp
 
 
 def inscribed_points(mask):
@@ -66,24 +70,36 @@ def inscribed_points(mask):
 
 
 def place_objects(rng, w, h):
+    """2-4 shapes on a GRID x GRID layout: each sits at the centre of its own cell, large or small (radius 0.44 or
+    0.30 of the cell's shorter side), listed in reading order (row by row), which is the order answers name them in.
+
+    The grid is what makes a model small enough to train on a CPU in minutes able to answer with coordinates: at the
+    toy profile's 112-pixel frame each cell is exactly one merged vision token, so the question reduces to finding
+    the token whose colour and shape match and reading its place (which the ramp background and the ramp-tinted
+    shape colour carry in its pixels). Positions and sizes are few, so the coordinates in the answers are too."""
     n = int(rng.integers(2, 5))
+    cw, ch = w / GRID, h / GRID
+    cells = sorted(rng.choice(GRID * GRID, size=n, replace=False).tolist())
     objs = []
-    for _ in range(200):
-        if len(objs) == n:
-            break
-        r = float(rng.choice([20, 30, 42]) * min(w, h) / 240)
-        cx = float(rng.uniform(r + 4, w - r - 4))
-        cy = float(rng.uniform(r + 4, h - r - 4))
-        if any(math.hypot(cx - o["cx"], cy - o["cy"]) < r + o["r"] + 8 for o in objs):
-            continue
-        objs.append({"shape": str(rng.choice(SHAPES)), "colour": str(rng.choice(list(COLOURS))), "cx": cx, "cy": cy, "r": r})
+    for cell in cells:
+        row, col = divmod(int(cell), GRID)
+        r = float(rng.choice(RADII)) * min(cw, ch)
+        objs.append({"shape": str(rng.choice(SHAPES)), "colour": str(rng.choice(list(COLOURS))),
+                     "cx": (col + 0.5) * cw, "cy": (row + 0.5) * ch, "r": r, "cw": cw, "ch": ch})
     return objs
 
 
+ROWS = ["top", "upper", "lower", "bottom"]
+COLUMNS = ["far left", "left", "right", "far right"]
+
+
 def where(o, w, h):
-    v = "upper" if o["cy"] < h / 3 else ("lower" if o["cy"] > 2 * h / 3 else "middle")
-    u = "left" if o["cx"] < w / 3 else ("right" if o["cx"] > 2 * w / 3 else "centre")
-    return f"{v} {u}"
+    """The shape's grid cell in words ("upper far right"): the think text says it before the coordinates."""
+    return f"{ROWS[min(GRID - 1, int(o['cy'] / h * GRID))]} {COLUMNS[min(GRID - 1, int(o['cx'] / w * GRID))]}"
+
+
+def size_word(o):
+    return "large" if o["r"] >= 0.5 * (RADII[0] + RADII[1]) * min(o["cw"], o["ch"]) else "small"
 
 
 def choose_question(rng, objs):
@@ -123,11 +139,15 @@ def make_sample(rng, frame):
     if q is None:
         return None
     question, target_idx, kind = q
-    img = Image.fromarray(background(rng, w, h))
-    draw = ImageDraw.Draw(img)
+    pixels, ramp = background(rng, w, h)
+    pixels = pixels.astype(np.float64)
     for o in objs:
         o["polygon"] = polygon_for(o["shape"], o["cx"], o["cy"], o["r"])
-        draw.polygon(o["polygon"], fill=COLOURS[o["colour"]])
+        m = Image.new("L", (w, h), 0)
+        ImageDraw.Draw(m).polygon(o["polygon"], fill=1)
+        inside = np.asarray(m).astype(bool)
+        pixels[inside] = (1 - TINT) * np.array(COLOURS[o["colour"]], dtype=np.float64) + TINT * ramp[inside]
+    img = Image.fromarray(np.clip(np.round(pixels), 0, 255).astype(np.uint8))
     fx, fy = frame / w, frame / h
     targets = []
     for i in target_idx:
@@ -140,15 +160,17 @@ def make_sample(rng, frame):
         p1, p2 = inscribed_points(mask)
         targets.append({"box": box, "polygon": [[round(x, 2), round(y, 2)] for x, y in o["polygon"]],
                         "points": [list(p1), list(p2)], "point": list(p1), "where": where(o, w, h),
-                        "colour": o["colour"], "shape": o["shape"]})
+                        "colour": o["colour"], "shape": o["shape"], "size": size_word(o)})
 
     def m(v, f):
         return int(round(v * f))
 
     if len(targets) == 1:
-        think = f"The {targets[0]['colour']} {targets[0]['shape']} in the {targets[0]['where']} matches."
+        t = targets[0]
+        think = f"The {t['size']} {t['colour']} {t['shape']} in the {t['where']} cell matches."
     else:
-        think = f"I see {len(targets)} matching shapes: " + ", ".join(f"the {t['colour']} {t['shape']}" for t in targets) + "."
+        think = (f"I see {len(targets)} matching shapes: "
+                 + ", ".join(f"the {t['size']} {t['colour']} {t['shape']} ({t['where']})" for t in targets) + ".")
     vr = [{"bbox_2d": [m(t["box"][0], fx), m(t["box"][1], fy), m(t["box"][2], fx), m(t["box"][3], fy)],
            "point_2d": [m(t["point"][0], fx), m(t["point"][1], fy)]} for t in targets]
     answers = {"vision-reasoner": f"<think>{think}</think><answer>{json.dumps(vr)}</answer>"}
@@ -159,8 +181,10 @@ def make_sample(rng, frame):
         answers["seg-zero"] = f"<think>{think}</think><answer>{json.dumps(sz)}</answer>"
     shapes = [{"label": "target", "shape_type": "polygon", "points": t["polygon"], "group_id": None, "flags": {}}
               for t in targets]
+    objects = [{"cell": [min(GRID - 1, int(o["cy"] / h * GRID)), min(GRID - 1, int(o["cx"] / w * GRID))],
+                "colour": o["colour"], "shape": o["shape"], "size": size_word(o), "where": where(o, w, h)} for o in objs]
     meta = {"text": [question], "is_sentence": False, "shapes": shapes, "kind": kind, "frame": frame,
-            "targets": targets, "answers": answers, "width": w, "height": h}
+            "targets": targets, "answers": answers, "width": w, "height": h, "objects": objects}
     return img, meta
 
 
@@ -170,7 +194,7 @@ def main():
     ap.add_argument("--train", type=int, default=2000)
     ap.add_argument("--val", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--frame", type=int, default=224, help="model frame size (the toy profile's pre-resize)")
+    ap.add_argument("--frame", type=int, default=112, help="model frame size (the toy profile's pre-resize)")
     args = ap.parse_args()
     for split, count, seed in [("train", args.train, args.seed), ("val", args.val, args.seed + 10_000)]:
         rng = np.random.default_rng(seed)

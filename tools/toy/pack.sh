@@ -9,16 +9,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 WORK=${TOY_WORK:-$HOME/.cache/perception-node/toy-train}
+REASONER=${REASONER:-$WORK/reasoner}
+SEGMENTER=${SEGMENTER:-$WORK/segmenter.pt}
 out=models/toy
 mkdir -p "$out/reasoner"
 for f in config.json generation_config.json preprocessor_config.json tokenizer_config.json chat_template.json TOY_README.md; do
-    cp "$WORK/reasoner/$f" "$out/reasoner/$f"
+    cp "$REASONER/$f" "$out/reasoner/$f"
 done
 for f in model.safetensors vocab.json merges.txt; do
-    zstd -q -19 -f "$WORK/reasoner/$f" -o "$out/reasoner/$f.zst"
-    cp "$WORK/reasoner/$f" "$out/reasoner/$f"   # unpacked copy for local use (git-ignored)
+    zstd -q -19 -f "$REASONER/$f" -o "$out/reasoner/$f.zst"
+    cp "$REASONER/$f" "$out/reasoner/$f"   # unpacked copy for local use (git-ignored)
 done
-cp "$WORK/segmenter.pt" "$out/segmenter.pt"
+cp "$SEGMENTER" "$out/segmenter.pt"
 # The trainer writes the architecture beside the checkpoint (segmenter.pt.json), in the official config's names.
-cp "$WORK/segmenter.pt.json" "$out/segmenter.json"
+cp "$SEGMENTER.json" "$out/segmenter.json"
 ls -l "$out" "$out/reasoner"

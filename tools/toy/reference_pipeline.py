@@ -29,8 +29,7 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sam2"))
-from make_fixtures import build  # noqa: E402  (the SAM2 fixture generator's model builder)
-from sam2.sam2_image_predictor import SAM2ImagePredictor  # noqa: E402
+from make_fixtures import build, predictor_for  # noqa: E402  (the SAM2 fixture generator's model builder and predictor)
 from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration  # noqa: E402
 
 TEMPLATES = {
@@ -94,7 +93,7 @@ def load_sam2(checkpoint, arch):
     needed = [k for k in missing if k.startswith(("image_encoder.", "sam_prompt_encoder.", "sam_mask_decoder.", "no_mem_embed"))]
     if needed:
         raise SystemExit(f"{checkpoint}: missing image-path weights {needed[:5]}")
-    return SAM2ImagePredictor(model.eval())
+    return predictor_for(model.eval())
 
 
 def samples(scenes, limit):

