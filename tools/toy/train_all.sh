@@ -5,7 +5,8 @@
 #
 # The recipe of the committed models (tools/toy/README.md, "How the committed models were trained"), with step counts
 # where those runs had wall-clock budgets (--time-limit), so the schedule does not depend on the machine's speed:
-#   segmenter  --match-init (and the default --pe-scale 3), 2000 steps of batch 16, lr 1e-3
+#   segmenter  1. --match-init (and the default --pe-scale 3), input 256: 2000 steps of batch 16, lr 1e-3
+#              2. from 1 at input 512 (finer masks): 600 steps of batch 8, lr 5e-4
 #   reasoner   1. 1300 steps of batch 32, lr 2e-3, text loss only
 #              2. from 1, with the vision-words loss (weight 0.5): 1000 steps at lr 1.5e-3, then 2500 at lr 1e-3
 # Trainers run on CUDA when there is one (--device), minutes instead of hours.
@@ -19,8 +20,10 @@ mkdir -p "$WORK"
 [ -f "$WORK/b/val/val_00003.json" ] || "$PY" tools/toy/make_scenes.py --out "$WORK/b" --train 4000 --val 4 --seed 200
 data=("$WORK/a" "$WORK/b")
 
-"$PY" tools/toy/train_segmenter.py --data "${data[@]}" --out "$WORK/segmenter.pt" --half --match-init --steps 2000 \
-    --batch 16 --lr 1e-3 --seed 1 --threads 1 --val-every 500 > "$WORK/segmenter.log" 2>&1 &
+{ "$PY" tools/toy/train_segmenter.py --data "${data[@]}" --out "$WORK/segmenter-256.pt" --half --match-init --steps 2000 \
+      --batch 16 --lr 1e-3 --seed 1 --threads 1 --val-every 500 > "$WORK/segmenter-256.log" 2>&1 &&
+  "$PY" tools/toy/train_segmenter.py --data "${data[@]}" --out "$WORK/segmenter.pt" --half --image-size 512 \
+      --init "$WORK/segmenter-256.pt" --steps 600 --batch 8 --lr 5e-4 --seed 3 --threads 1 --val-every 200 > "$WORK/segmenter.log" 2>&1; } &
 segmenter=$!
 r=(tools/toy/train_reasoner.py --data "${data[@]}" --batch 32 --threads 1 --val-every 400)
 "$PY" "${r[@]}" --out "$WORK/reasoner-1" --vision-words 0 --steps 1300 --lr 2e-3 > "$WORK/reasoner-1.log" 2>&1
