@@ -317,7 +317,7 @@ def main():
                     help="seconds of training: when set, the schedule runs on max(step/steps, elapsed/limit) and training stops at 1")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--vision-words", type=float, default=1.0,
+    ap.add_argument("--vision-words", type=float, default=0.5,
                     help="weight of the auxiliary loss that names each grid cell's shape in words (0: off; see vision_word_targets)")
     ap.add_argument("--match-init", action="store_true",
                     help="initialize every decoder attention head with equal query and key projections (N(0, 0.1^2)), so "
