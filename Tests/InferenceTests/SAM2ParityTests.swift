@@ -46,6 +46,30 @@ final class SAM2ParityTests: XCTestCase {
         }
     }
 
+    /// Architecture files in the official config's names: defaults, `config` nesting, and errors naming file and key.
+    func testArchitectureJSONIsParsedAndChecked() throws {
+        let good = #"{"config": {"embed_dim": 16, "num_heads": 1, "stages": [1, 2, 2, 1], "global_att_blocks": [4], "window_spec": [8, 4, 14, 7], "bkg": [7, 7], "d_model": 128, "image_size": 512}}"#
+        let c = try SAM2Config(officialJSON: Data(good.utf8), source: "toy.json")
+        XCTAssertEqual([c.embedDim, c.numHeads, c.modelDim, c.imageSize], [16, 1, 128, 512])
+        XCTAssertEqual(c.stages, [1, 2, 2, 1])
+        let published = #"{"embed_dim": 96, "num_heads": 1, "stages": [1, 2, 7, 2], "global_att_blocks": [5, 7, 9], "window_spec": [8, 4, 14, 7], "window_pos_embed_bkg_spatial_size": [7, 7]}"#
+        XCTAssertEqual(try SAM2Config(officialJSON: Data(published.utf8), source: "t.json"), .tiny)
+        let bad: [(String, String)] = [
+            ("[1, 2]", "not a JSON object"),
+            (good.replacingOccurrences(of: #""embed_dim": 16, "#, with: ""), "embed_dim is missing"),
+            (good.replacingOccurrences(of: #""stages": [1, 2, 2, 1]"#, with: #""stages": "1,2,2,1""#), "stages must be a list of integers"),
+            (good.replacingOccurrences(of: #""image_size": 512"#, with: #""image_size": 100"#), "image_size 100"),
+            (good.replacingOccurrences(of: #""image_size": 512"#, with: #""image_size": -32"#), "image_size must be a positive integer"),
+            (good.replacingOccurrences(of: #""global_att_blocks": [4]"#, with: #""global_att_blocks": [6]"#), "global_att_blocks"),
+            (good.replacingOccurrences(of: #""stages": [1, 2, 2, 1]"#, with: #""stages": [1, 2, 2]"#), "need 4 entries"),
+        ]
+        for (text, message) in bad {
+            XCTAssertThrowsError(try SAM2Config(officialJSON: Data(text.utf8), source: "arch.json")) { error in
+                XCTAssertTrue("\(error)".contains("arch.json") && "\(error)".contains(message), "\(error) for \(text)")
+            }
+        }
+    }
+
     func testInvalidPromptsThrow() throws {
         let dir = SAM2Fixture.directory("sam2-mini")
         let meta = try SAM2Fixture.meta(dir)

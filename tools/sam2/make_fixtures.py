@@ -97,13 +97,18 @@ def build(spec, full):
     return model, meta_cfg
 
 
+def feature_sizes(image_size):
+    """Sizes of SAM2's two high-res feature maps and its image embedding (strides 4, 8, 16) for an input size."""
+    return [(image_size // s, image_size // s) for s in (4, 8, 16)]
+
+
 def predictor_for(model):
     """SAM2ImagePredictor for `model`. sam2 1.1.0's predictor hard-codes the backbone feature sizes of a 1024 input
     ([(256, 256), (128, 128), (64, 64)]) while everything else follows model.image_size; for other input sizes
     (the toy world's 256) they are set from it, the only change to the reference path."""
     from sam2.sam2_image_predictor import SAM2ImagePredictor
     predictor = SAM2ImagePredictor(model)
-    predictor._bb_feat_sizes = [(model.image_size // s, model.image_size // s) for s in (4, 8, 16)]
+    predictor._bb_feat_sizes = feature_sizes(model.image_size)
     return predictor
 
 

@@ -27,6 +27,7 @@ SHAPES = ["circle", "square", "triangle"]
 SIZES = [(320, 240), (240, 320), (288, 288), (352, 256)]
 GRID = 4
 RADII = [0.30, 0.44]
+SIZE_WORDS = ["small", "large"]  # of RADII
 TINT = 0.3  # share of the background ramp in a shape's colour: every pixel of a shape also says where it is
 
 
@@ -83,9 +84,9 @@ def place_objects(rng, w, h):
     objs = []
     for cell in cells:
         row, col = divmod(int(cell), GRID)
-        r = float(rng.choice(RADII)) * min(cw, ch)
-        objs.append({"shape": str(rng.choice(SHAPES)), "colour": str(rng.choice(list(COLOURS))),
-                     "cx": (col + 0.5) * cw, "cy": (row + 0.5) * ch, "r": r, "cw": cw, "ch": ch})
+        k = RADII.index(float(rng.choice(RADII)))
+        objs.append({"shape": str(rng.choice(SHAPES)), "colour": str(rng.choice(list(COLOURS))), "row": row, "col": col,
+                     "cx": (col + 0.5) * cw, "cy": (row + 0.5) * ch, "r": RADII[k] * min(cw, ch), "size": SIZE_WORDS[k]})
     return objs
 
 
@@ -93,13 +94,9 @@ ROWS = ["top", "upper", "lower", "bottom"]
 COLUMNS = ["far left", "left", "right", "far right"]
 
 
-def where(o, w, h):
+def where(o):
     """The shape's grid cell in words ("upper far right"): the think text says it before the coordinates."""
-    return f"{ROWS[min(GRID - 1, int(o['cy'] / h * GRID))]} {COLUMNS[min(GRID - 1, int(o['cx'] / w * GRID))]}"
-
-
-def size_word(o):
-    return "large" if o["r"] >= 0.5 * (RADII[0] + RADII[1]) * min(o["cw"], o["ch"]) else "small"
+    return f"{ROWS[o['row']]} {COLUMNS[o['col']]}"
 
 
 def choose_question(rng, objs):
@@ -159,8 +156,8 @@ def make_sample(rng, frame):
         box = [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1]
         p1, p2 = inscribed_points(mask)
         targets.append({"box": box, "polygon": [[round(x, 2), round(y, 2)] for x, y in o["polygon"]],
-                        "points": [list(p1), list(p2)], "point": list(p1), "where": where(o, w, h),
-                        "colour": o["colour"], "shape": o["shape"], "size": size_word(o)})
+                        "points": [list(p1), list(p2)], "point": list(p1), "where": where(o),
+                        "colour": o["colour"], "shape": o["shape"], "size": o["size"]})
 
     def m(v, f):
         return int(round(v * f))
@@ -181,8 +178,8 @@ def make_sample(rng, frame):
         answers["seg-zero"] = f"<think>{think}</think><answer>{json.dumps(sz)}</answer>"
     shapes = [{"label": "target", "shape_type": "polygon", "points": t["polygon"], "group_id": None, "flags": {}}
               for t in targets]
-    objects = [{"cell": [min(GRID - 1, int(o["cy"] / h * GRID)), min(GRID - 1, int(o["cx"] / w * GRID))],
-                "colour": o["colour"], "shape": o["shape"], "size": size_word(o), "where": where(o, w, h)} for o in objs]
+    objects = [{"cell": [o["row"], o["col"]], "colour": o["colour"], "shape": o["shape"], "size": o["size"], "where": where(o)}
+               for o in objs]
     meta = {"text": [question], "is_sentence": False, "shapes": shapes, "kind": kind, "frame": frame,
             "targets": targets, "answers": answers, "width": w, "height": h, "objects": objects}
     return img, meta

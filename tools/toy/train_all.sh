@@ -25,10 +25,10 @@ data=("$WORK/a" "$WORK/b")
   "$PY" tools/toy/train_segmenter.py --data "${data[@]}" --out "$WORK/segmenter.pt" --half --image-size 512 \
       --init "$WORK/segmenter-256.pt" --steps 600 --batch 8 --lr 5e-4 --seed 3 --threads 1 --val-every 200 > "$WORK/segmenter.log" 2>&1; } &
 segmenter=$!
-r=(tools/toy/train_reasoner.py --data "${data[@]}" --batch 32 --threads 1 --val-every 400)
-"$PY" "${r[@]}" --out "$WORK/reasoner-1" --vision-words 0 --steps 1300 --lr 2e-3 > "$WORK/reasoner-1.log" 2>&1
+r=(tools/toy/train_reasoner.py --data "${data[@]}" --batch 32 --val-every 400)
+"$PY" "${r[@]}" --out "$WORK/reasoner-1" --vision-words 0 --steps 1300 --lr 2e-3 --threads 1 > "$WORK/reasoner-1.log" 2>&1
 "$PY" "${r[@]}" --out "$WORK/reasoner-2" --tokenizer "$WORK/reasoner-1" --init "$WORK/reasoner-1" --vision-words 0.5 \
-    --steps 1000 --lr 1.5e-3 --seed 1 > "$WORK/reasoner-2.log" 2>&1
+    --steps 1000 --lr 1.5e-3 --seed 1 --threads 1 > "$WORK/reasoner-2.log" 2>&1
 wait "$segmenter" || { echo "segmenter training failed: $WORK/segmenter.log" >&2; exit 1; }
 "$PY" "${r[@]}" --out "$WORK/reasoner" --tokenizer "$WORK/reasoner-2" --init "$WORK/reasoner-2" --vision-words 0.5 \
     --steps 2500 --lr 1e-3 --seed 2 --threads 2 > "$WORK/reasoner.log" 2>&1

@@ -406,10 +406,10 @@ def main():
     start = train_state.load(args.state, model, opt, sched, random)
     model.train()
     uncache_vision = cache_vision_index(model.model.visual)
-    captured = {}
-    vision_hook = model.model.visual.register_forward_hook(
-        lambda m, i, o: captured.__setitem__("vision", o[0] if isinstance(o, tuple) else getattr(o, "last_hidden_state", o)))
-    if word_targets is not None:
+    captured, vision_hook = {}, None
+    if word_targets is not None:  # the vision tower's output, for the auxiliary loss
+        vision_hook = model.model.visual.register_forward_hook(
+            lambda m, i, o: captured.__setitem__("vision", o[0] if isinstance(o, tuple) else getattr(o, "last_hidden_state", o)))
         word_targets = word_targets.to(device)
     grid_row = torch.tensor([1, args.frame // 14, args.frame // 14])
     last_snapshot = time.time()
@@ -472,7 +472,8 @@ def main():
 
     print(f"trained {step} steps in {time.time() - t0:.0f}s", flush=True)
     uncache_vision()
-    vision_hook.remove()
+    if vision_hook is not None:
+        vision_hook.remove()
     save_model(model, out, args, step)
     exact, unparsed, miou = validate(model, tok, val, val_images, device, args.frame, len(val))
     print(f"val ({len(val)} scenes): exact answers {exact}, unparseable {unparsed}, mean box IoU {miou:.3f}", flush=True)

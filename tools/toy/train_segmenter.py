@@ -9,7 +9,7 @@ prompt encoder with box corners before clicks, mask decoder with multimask and h
 with gradients. Loss: BCE + dice of each of the 3 masks against the ground truth at the low-res size (image size / 4) (not SAM's
 best-of-3, which let a d_model 32 model put a different object in each slot), plus MSE of the IoU head against
 the achieved IoU. Runs on CUDA when there is one; --init / --freeze-trunk / --cache-trunk continue from a trained
-trunk and skip its cost (on a CPU the 1024x1024 trunk dominates a step).
+trunk and skip its cost (on a CPU the trunk dominates a step).
 Output: an official-format checkpoint `{"model": state_dict}` with the image-mode keys (video-only modules
 dropped, as the fixtures do), fp16 tensors with --half (under 5 MiB at d_model 128), and OUT.json beside it
 with the architecture in the official config's names.
@@ -29,18 +29,13 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sam2"))
-from make_fixtures import build, predictor_for  # noqa: E402  (the fixture generator's model builder)
+from make_fixtures import build, feature_sizes, predictor_for  # noqa: E402  (the fixture generator's model builder)
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import train_state  # noqa: E402
 from sam2.utils.transforms import SAM2Transforms  # noqa: E402
 
 TOY = dict(config="configs/sam2.1/sam2.1_hiera_t.yaml", embed_dim=16, num_heads=1, stages=[1, 2, 2, 1],
            global_att_blocks=[4], window_spec=[8, 4, 14, 7], bkg=[7, 7], d_model=64)
-
-
-def feat_sizes(image_size):
-    """Sizes of the high-res features and the image embedding (strides 4, 8, 16)."""
-    return [(image_size // s, image_size // s) for s in (4, 8, 16)]
 
 
 def load(split_dirs, low_size):
@@ -209,7 +204,7 @@ def main():
             trunk.forward = frozen_forward
         _, feats, _, _ = model._prepare_backbone_features(out)
         feats[-1] = feats[-1] + model.no_mem_embed
-        feats = [f.permute(1, 2, 0).view(len(batch), -1, *s) for f, s in zip(feats[::-1], feat_sizes(args.image_size)[::-1])][::-1]
+        feats = [f.permute(1, 2, 0).view(len(batch), -1, *s) for f, s in zip(feats[::-1], feature_sizes(args.image_size)[::-1])][::-1]
         coords = []
         for idx, t, _, _ in batch:
             h, w = images[idx].shape[:2]
