@@ -1,3 +1,24 @@
+/// Where one attention operand's rows live: element (batch b, head h, row i, channel c) is at
+/// `base + b·batch + h·head + i·row + c`. Both layouts the backend accepts are strided views of this kind.
+struct AttentionOperand {
+    let base: UnsafeMutablePointer<Float>
+    let batch: Int
+    let head: Int
+    let row: Int
+
+    /// [B, H, L, D], contiguous.
+    static func headsMajor(_ t: Tensor) -> AttentionOperand {
+        let (h, l, d) = (t.shape[1], t.shape[2], t.shape[3])
+        return AttentionOperand(base: t.floats, batch: h * l * d, head: l * d, row: d)
+    }
+
+    /// [B, L, C] with head h in columns column + h·D ..< column + (h+1)·D.
+    static func tokenMajor(_ t: Tensor, column: Int, headDim: Int) -> AttentionOperand {
+        let (l, c) = (t.shape[1], t.shape[2])
+        return AttentionOperand(base: t.floats + column, batch: l * c, head: headDim, row: c)
+    }
+}
+
 extension BLASBackend {
     public func attention(q: Tensor, k: Tensor, v: Tensor, scale: Float, causal: Bool) throws -> Tensor {
         try requireF32(q, "attention"); try requireF32(k, "attention"); try requireF32(v, "attention")
@@ -11,30 +32,78 @@ extension BLASBackend {
         }
         let out = Tensor(zeros: [b, hq, lq, dv])
         guard b > 0, hq > 0, lq > 0, lk > 0, dv > 0 else { return out }
+        attentionCore(q: .headsMajor(q), k: .headsMajor(k), v: .headsMajor(v), out: .headsMajor(out), batches: b, heads: hq,
+                      kvHeads: hkv, lq: lq, lk: lk, d: d, dv: dv, scale: scale, causal: causal, segments: nil)
+        return out
+    }
+
+    public func attention(tokenMajor q: Tensor, k: Tensor, v: Tensor, columns: AttentionColumns, heads: Int, kvHeads: Int,
+                          headDim d: Int, scale: Float, causal: Bool, segments: [Int]?) throws -> Tensor {
+        try requireF32(q, "attention"); try requireF32(k, "attention"); try requireF32(v, "attention")
+        let shapes = "q \(q.shape) k \(k.shape) v \(v.shape), columns \(columns), \(heads)/\(kvHeads) heads of \(d)"
+        guard q.rank == 3, k.rank == 3, v.rank == 3, heads > 0, kvHeads > 0, heads % kvHeads == 0, d > 0 else {
+            throw ComputeError.shapeMismatch(op: "attention", message: shapes + " (need [B, L, C] operands, heads a multiple of kvHeads)")
+        }
+        let (b, lq, lk) = (q.shape[0], q.shape[1], k.shape[1])
+        guard k.shape[0] == b, v.shape[0] == b, v.shape[1] == lk,
+              columns.q >= 0, columns.q + heads * d <= q.shape[2],
+              columns.k >= 0, columns.k + kvHeads * d <= k.shape[2],
+              columns.v >= 0, columns.v + kvHeads * d <= v.shape[2] else {
+            throw ComputeError.shapeMismatch(op: "attention", message: shapes)
+        }
+        if let segments {
+            guard lq == lk, segments.first == 0, segments.last == lq, zip(segments, segments.dropFirst()).allSatisfy({ $0 <= $1 }) else {
+                throw ComputeError.invalidArgument(op: "attention", message: "segments \(segments.prefix(6))… must rise from 0 to \(lq) (queries and keys of equal length)")
+            }
+        }
+        let out = Tensor(zeros: [b, lq, heads * d])
+        guard b > 0, lq > 0, lk > 0 else { return out }
+        attentionCore(q: .tokenMajor(q, column: columns.q, headDim: d), k: .tokenMajor(k, column: columns.k, headDim: d),
+                      v: .tokenMajor(v, column: columns.v, headDim: d), out: .tokenMajor(out, column: 0, headDim: d),
+                      batches: b, heads: heads, kvHeads: kvHeads, lq: lq, lk: lk, d: d, dv: d, scale: scale, causal: causal,
+                      segments: segments)
+        return out
+    }
+
+    /// Flash-style attention over strided operands: tasks are (batch, head, block of up to 128 query rows within a
+    /// segment); each computes query·keyᵀ a block of 1024 keys at a time with sgemm, an online softmax, and
+    /// probabilities·values accumulated with sgemm. Segments restrict attention to [s, e) × [s, e) blocks.
+    func attentionCore(q: AttentionOperand, k: AttentionOperand, v: AttentionOperand, out: AttentionOperand, batches b: Int,
+                       heads hq: Int, kvHeads hkv: Int, lq: Int, lk: Int, d: Int, dv: Int, scale: Float, causal: Bool,
+                       segments: [Int]?) {
         let group = hq / hkv
-        var bq = min(lq, 128)
-        while bq > 16, b * hq * ((lq + bq - 1) / bq) < threads * 4 { bq /= 2 }
+        // (query start, rows, key start, key count, causal offset) per query block, shared by all batches and heads.
+        struct Block { let q0: Int; let rows: Int; let k0: Int; let keys: Int; let offset: Int }
+        let spans: [(Int, Int, Int, Int)] = segments.map { s in zip(s, s.dropFirst()).compactMap { $0 < $1 ? ($0, $1 - $0, $0, $1 - $0) : nil } }
+            ?? [(0, lq, 0, lk)]
+        var bq = min(128, spans.map(\.1).max() ?? 1)
+        func blockCount(_ size: Int) -> Int { spans.reduce(0) { $0 + ($1.1 + size - 1) / size } }
+        while bq > 16, b * hq * blockCount(bq) < threads * 4 { bq /= 2 }
+        var blocks: [Block] = []
+        for (qs, ql, ks, kl) in spans {
+            var r = 0
+            while r < ql {
+                blocks.append(Block(q0: qs + r, rows: min(bq, ql - r), k0: ks, keys: kl, offset: kl - ql + r))
+                r += bq
+            }
+        }
         let bk = min(lk, 1024)
-        let qBlocks = (lq + bq - 1) / bq
-        let tasks = b * hq * qBlocks
+        let tasks = b * hq * blocks.count
         let workers = min(threads, tasks)
         let scratchPer = bq * bk + bq * dv + 2 * bq
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchPer * workers)
         defer { scratch.deallocate() }
-        let qp = q.floats, kp = k.floats, vp = v.floats, op = out.floats
-        let offset = lk - lq
         withSingleThreadedBLAS {
             Parallel.forTasks(tasks, threads: workers) { task, worker in
-                let qbIndex = task % qBlocks
-                let bh = task / qBlocks
+                let block = blocks[task % blocks.count]
+                let bh = task / blocks.count
                 let h = bh % hq, bi = bh / hq
                 let kvh = h / group
-                let q0 = qbIndex * bq
-                let rows = min(bq, lq - q0)
-                let qPtr = qp + ((bi * hq + h) * lq + q0) * d
-                let kPtr = kp + (bi * hkv + kvh) * lk * d
-                let vPtr = vp + (bi * hkv + kvh) * lk * dv
-                let oPtr = op + ((bi * hq + h) * lq + q0) * dv
+                let rows = block.rows
+                let qPtr = q.base + bi * q.batch + h * q.head + block.q0 * q.row
+                let kPtr = k.base + bi * k.batch + kvh * k.head + block.k0 * k.row
+                let vPtr = v.base + bi * v.batch + kvh * v.head + block.k0 * v.row
+                let oPtr = out.base + bi * out.batch + h * out.head + block.q0 * out.row
                 let s = scratch + worker * scratchPer
                 let acc = s + bq * bk
                 let mRow = acc + bq * dv
@@ -42,16 +111,17 @@ extension BLASBackend {
                 acc.initialize(repeating: 0, count: rows * dv)
                 mRow.initialize(repeating: -.infinity, count: rows)
                 lRow.initialize(repeating: 0, count: rows)
-                let kEnd = causal ? min(lk, q0 + rows + offset) : lk
+                // Row i of the block sees keys 0 ... block.offset + i (causal, bottom-right aligned).
+                let kEnd = causal ? min(block.keys, block.offset + rows) : block.keys
                 var k0 = 0
                 while k0 < kEnd {
                     let kb = min(bk, kEnd - k0)
-                    sgemm(transA: false, transB: true, m: rows, n: kb, k: d, alpha: scale, a: qPtr, lda: d,
-                          b: kPtr + k0 * d, ldb: d, beta: 0, c: s, ldc: kb)
+                    sgemm(transA: false, transB: true, m: rows, n: kb, k: d, alpha: scale, a: qPtr, lda: q.row,
+                          b: kPtr + k0 * k.row, ldb: k.row, beta: 0, c: s, ldc: kb)
                     for i in 0..<rows {
                         let sr = s + i * kb
                         if causal {
-                            let limit = q0 + i + offset - k0
+                            let limit = block.offset + i - k0
                             if limit < kb - 1 {
                                 let from = max(limit + 1, 0)
                                 if from < kb { (sr + from).update(repeating: -.infinity, count: kb - from) }
@@ -60,20 +130,18 @@ extension BLASBackend {
                         onlineSoftmaxRow(sr, kb, &mRow[i], &lRow[i], acc + i * dv, dv)
                     }
                     sgemm(transA: false, transB: false, m: rows, n: dv, k: kb, alpha: 1, a: s, lda: kb,
-                          b: vPtr + k0 * dv, ldb: dv, beta: 1, c: acc, ldc: dv)
+                          b: vPtr + k0 * v.row, ldb: v.row, beta: 1, c: acc, ldc: dv)
                     k0 += kb
                 }
                 for i in 0..<rows {
                     let inv: Float = lRow[i] > 0 ? 1 / lRow[i] : 0
-                    let a = acc + i * dv, o = oPtr + i * dv
+                    let a = acc + i * dv, o = oPtr + i * out.row
                     for j in 0..<dv { o[j] = a[j] * inv }
                 }
             }
         }
-        return out
     }
 }
-
 /// One row of the online softmax: turns scores into unnormalized probabilities against the running max,
 /// rescaling the running sum and the row's output accumulator when the max grows.
 @inline(__always)

@@ -69,13 +69,14 @@ extension BLASBackend {
     }
 
     public func unary(_ x: Tensor, _ op: UnaryOp) throws -> Tensor {
-        switch op {
-        case .gelu: return try map(x, "gelu", Self.gelu8)
-        case .geluTanh: return try map(x, "geluTanh", Self.geluTanh8)
-        case .silu: return try map(x, "silu", { $0 / (1 + exp8(-$0)) })
-        case .relu: return try map(x, "relu", { $0.replacing(with: 0, where: $0 .< 0) })
-        case .sigmoid: return try map(x, "sigmoid", { 1 / (1 + exp8(-$0)) })
+        try requireF32(x, op.rawValue)
+        let y = Tensor(uninitialized: x.shape)
+        let n = x.count
+        let xp = x.floats, yp = y.floats
+        Parallel.forRanges(n, threads: threads, grain: Self.pointwiseGrain) { r in
+            applyActivation(op, xp + r.lowerBound, bias: nil, yp + r.lowerBound, r.count)
         }
+        return y
     }
 
     @inline(__always) static func gelu8(_ v: SIMD8<Float>) -> SIMD8<Float> {
@@ -228,4 +229,40 @@ func softmaxRowInPlace(_ p: UnsafeMutablePointer<Float>, _ c: Int) {
     i = 0
     while i + 8 <= c { st8(p + i, ld8(p + i) * inv); i += 8 }
     while i < c { p[i] *= inv; i += 1 }
+}
+
+/// One activation as a type, so that the loops below are specialized and inlined per activation (a closure
+/// called per 8 lanes was not inlined and cost about as much as the math).
+protocol Activation8 { static func apply(_ v: SIMD8<Float>) -> SIMD8<Float> }
+enum GeluActivation: Activation8 { @inline(__always) static func apply(_ v: F8) -> F8 { BLASBackend.gelu8(v) } }
+enum GeluTanhActivation: Activation8 { @inline(__always) static func apply(_ v: F8) -> F8 { BLASBackend.geluTanh8(v) } }
+enum SiluActivation: Activation8 { @inline(__always) static func apply(_ v: F8) -> F8 { v / (1 + exp8(-v)) } }
+enum ReluActivation: Activation8 { @inline(__always) static func apply(_ v: F8) -> F8 { v.replacing(with: 0, where: v .< 0) } }
+enum SigmoidActivation: Activation8 { @inline(__always) static func apply(_ v: F8) -> F8 { 1 / (1 + exp8(-v)) } }
+
+/// y[i] = op(x[i] + bias[i]) for i in 0..<n (bias optional; y may be x).
+func applyActivation(_ op: UnaryOp, _ x: UnsafePointer<Float>, bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+    switch op {
+    case .gelu: activationLoop(GeluActivation.self, x, bias, y, n)
+    case .geluTanh: activationLoop(GeluTanhActivation.self, x, bias, y, n)
+    case .silu: activationLoop(SiluActivation.self, x, bias, y, n)
+    case .relu: activationLoop(ReluActivation.self, x, bias, y, n)
+    case .sigmoid: activationLoop(SigmoidActivation.self, x, bias, y, n)
+    }
+}
+
+@inline(__always)
+private func activationLoop<A: Activation8>(_: A.Type, _ x: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
+                                            _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+    var i = 0
+    if let bias {
+        while i + 8 <= n { st8(y + i, A.apply(ld8(x + i) + ld8(bias + i))); i += 8 }
+    } else {
+        while i + 8 <= n { st8(y + i, A.apply(ld8(x + i))); i += 8 }
+    }
+    guard i < n else { return }
+    var tail = SIMD8<Float>()
+    for j in i..<n { tail[j - i] = x[j] + (bias?[j] ?? 0) }
+    let o = A.apply(tail)
+    for j in i..<n { y[j] = o[j - i] }
 }

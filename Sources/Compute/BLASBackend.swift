@@ -81,6 +81,13 @@ public final class BLASBackend: ComputeBackend, @unchecked Sendable {
     // MARK: - linear algebra
 
     public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor {
+        try linear(x, weight: weight, bias: bias, activation: nil)
+    }
+
+    /// `activation(x·wᵀ + b)`. With an activation the product is written without the bias and one pass adds the
+    /// bias and applies the activation in place (instead of pre-filling the bias for sgemm to read back, then a
+    /// separate activation pass into a new tensor).
+    public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, activation: UnaryOp?) throws -> Tensor {
         guard weight.rank == 2, x.rank >= 1, x.shape[x.rank - 1] == weight.shape[1] else {
             throw ComputeError.shapeMismatch(op: "linear", message: "x \(x.shape), weight \(weight.shape)")
         }
@@ -94,22 +101,29 @@ public final class BLASBackend: ComputeBackend, @unchecked Sendable {
         let y = Tensor(uninitialized: Array(x.shape.dropLast()) + [outF])
         guard m > 0, outF > 0 else { return y }
         let yp = y.floats
-        if let b = bias {
+        let prefill = bias != nil && activation == nil
+        if prefill, let b = bias {
             let bp = b.floats
             Parallel.forRanges(m, threads: threads, grain: max(1, 65536 / max(outF, 1))) { r in
                 for i in r { (yp + i * outF).update(from: bp, count: outF) }
             }
         }
-        let beta: Float = bias == nil ? 0 : 1
+        let beta: Float = prefill ? 1 : 0
         switch weight.elementType {
         case .float32:
             gemm(transA: false, transB: true, m: m, n: outF, k: inF, alpha: 1, a: x.floats, lda: inF,
                   b: weight.floats, ldb: inF, beta: beta, c: yp, ldc: outF)
         case .bfloat16:
             if m <= 4 {
-                bf16Gemv(x: x.floats, rows: m, w: weight.bf16Bits, outF: outF, inF: inF, y: yp, accumulate: bias != nil)
+                bf16Gemv(x: x.floats, rows: m, w: weight.bf16Bits, outF: outF, inF: inF, y: yp, accumulate: prefill)
             } else {
                 bf16TiledGemm(x: x.floats, m: m, w: weight.bf16Bits, outF: outF, inF: inF, y: yp, beta: beta)
+            }
+        }
+        if let activation {
+            let bp = bias?.floats
+            Parallel.forRanges(m, threads: threads, grain: max(1, Self.pointwiseGrain / max(outF, 1))) { r in
+                for row in r { applyActivation(activation, yp + row * outF, bias: bp, yp + row * outF, outF) }
             }
         }
         return y

@@ -6,7 +6,7 @@
 ///
 /// | op | shapes | semantics (PyTorch equivalent) |
 /// |---|---|---|
-/// | `linear` | x [..., in], w [out, in] (f32/bf16), b [out] | `F.linear` = x·wᵀ + b |
+/// | `linear` | x [..., in], w [out, in] (f32/bf16), b [out] | `F.linear` = x·wᵀ + b, optionally followed by a `unary` activation (one op, so a backend can apply it while writing the product) |
 /// | `matmul` | a [..., M, K], b [..., K, N] or [K, N] (or [..., N, K] with `transposeB`) | `torch.matmul` |
 /// | `add`, `mul` | a [...], b = a's shape or a trailing suffix of it (broadcast) | `a + b`, `a * b` |
 /// | `scale` | x, s | `x * s` |
@@ -16,6 +16,7 @@
 /// | `rmsNorm` | x [..., C], w [C] | x·rsqrt(mean(x²)+eps)·w (Qwen2 / LLaMA) |
 /// | `softmax` | x [..., L] | `softmax(dim=-1)` |
 /// | `attention` | q [B, Hq, Lq, D], k [B, Hkv, Lk, D], v [B, Hkv, Lk, Dv] | `F.scaled_dot_product_attention` with optional causal mask (bottom-right aligned when Lq < Lk, as a KV cache needs) and grouped heads (Hq = g·Hkv, query head h uses kv head h / g); tiled over queries and keys with an online softmax, never materializing Lq×Lk |
+/// | `attention(tokenMajor:)` | q [B, Lq, Cq], k [B, Lk, Ck], v [B, Lk, Cv]; head h in columns `columns.q + h·D ..< +D` (kv head h / g of k and v likewise) | the same attention read straight from projection outputs (one fused qkv tensor or three), output [B, Lq, H·D] ready for the output projection: no head transposes; optional `segments` [0, …, L] restrict attention to diagonal blocks (window attention over concatenated windows) |
 /// | `conv2d` | x [N, C, H, W], w [O, C, kh, kw], b [O] | `F.conv2d` with stride and zero padding (im2col + sgemm) |
 /// | `convTranspose2x2` | x [N, C, H, W], w [C, O, 2, 2], b [O] | `F.conv_transpose2d(stride=2)` |
 /// | `maxPool2x2` | [N, C, H, W] or [N, H, W, C] | `F.max_pool2d(kernel=2, stride=2)` (floor) |
@@ -29,6 +30,7 @@ public protocol ComputeBackend: AnyObject, Sendable {
     var name: String { get }
 
     func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor
+    func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, activation: UnaryOp?) throws -> Tensor
     func matmul(_ a: Tensor, _ b: Tensor, transposeB: Bool) throws -> Tensor
 
     func add(_ a: Tensor, _ b: Tensor) throws -> Tensor
@@ -42,6 +44,8 @@ public protocol ComputeBackend: AnyObject, Sendable {
     func softmax(_ x: Tensor) throws -> Tensor
 
     func attention(q: Tensor, k: Tensor, v: Tensor, scale: Float, causal: Bool) throws -> Tensor
+    func attention(tokenMajor q: Tensor, k: Tensor, v: Tensor, columns: AttentionColumns, heads: Int, kvHeads: Int,
+                   headDim: Int, scale: Float, causal: Bool, segments: [Int]?) throws -> Tensor
 
     func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: (Int, Int)) throws -> Tensor
     func convTranspose2x2(_ x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor
@@ -53,6 +57,16 @@ public protocol ComputeBackend: AnyObject, Sendable {
     func concat(_ xs: [Tensor], dim: Int) throws -> Tensor
 
     func rotary(_ x: Tensor, angles: Tensor, style: RotaryStyle, headsBeforeTokens: Bool) throws -> Tensor
+}
+
+/// Where each operand's first head starts in its rows (`attention(tokenMajor:)`): for a fused qkv projection
+/// [B, L, 3·H·D] the columns are (0, H·D, 2·H·D).
+public struct AttentionColumns: Sendable, CustomStringConvertible {
+    public let q: Int, k: Int, v: Int
+    public init(q: Int = 0, k: Int = 0, v: Int = 0) { self.q = q; self.k = k; self.v = v }
+    /// One fused [B, L, 3·width] projection laid out q | k | v.
+    public static func fused(width: Int) -> AttentionColumns { AttentionColumns(q: 0, k: width, v: 2 * width) }
+    public var description: String { "(q \(q), k \(k), v \(v))" }
 }
 
 /// Pointwise activations.

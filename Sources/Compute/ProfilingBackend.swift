@@ -30,6 +30,9 @@ public final class ProfilingBackend: ComputeBackend, @unchecked Sendable {
     }
 
     public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor { try time("linear") { try inner.linear(x, weight: weight, bias: bias) } }
+    public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, activation: UnaryOp?) throws -> Tensor {
+        try time(activation.map { "linear+\($0.rawValue)" } ?? "linear") { try inner.linear(x, weight: weight, bias: bias, activation: activation) }
+    }
     public func matmul(_ a: Tensor, _ b: Tensor, transposeB: Bool) throws -> Tensor { try time("matmul") { try inner.matmul(a, b, transposeB: transposeB) } }
     public func add(_ a: Tensor, _ b: Tensor) throws -> Tensor { try time("add") { try inner.add(a, b) } }
     public func mul(_ a: Tensor, _ b: Tensor) throws -> Tensor { try time("mul") { try inner.mul(a, b) } }
@@ -40,6 +43,9 @@ public final class ProfilingBackend: ComputeBackend, @unchecked Sendable {
     public func rmsNorm(_ x: Tensor, weight: Tensor?, eps: Float) throws -> Tensor { try time("rmsNorm") { try inner.rmsNorm(x, weight: weight, eps: eps) } }
     public func softmax(_ x: Tensor) throws -> Tensor { try time("softmax") { try inner.softmax(x) } }
     public func attention(q: Tensor, k: Tensor, v: Tensor, scale: Float, causal: Bool) throws -> Tensor { try time("attention") { try inner.attention(q: q, k: k, v: v, scale: scale, causal: causal) } }
+    public func attention(tokenMajor q: Tensor, k: Tensor, v: Tensor, columns: AttentionColumns, heads: Int, kvHeads: Int, headDim: Int, scale: Float, causal: Bool, segments: [Int]?) throws -> Tensor {
+        try time("attention") { try inner.attention(tokenMajor: q, k: k, v: v, columns: columns, heads: heads, kvHeads: kvHeads, headDim: headDim, scale: scale, causal: causal, segments: segments) }
+    }
     public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: (Int, Int)) throws -> Tensor { try time("conv2d") { try inner.conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding) } }
     public func convTranspose2x2(_ x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor { try time("convTranspose2x2") { try inner.convTranspose2x2(x, weight: weight, bias: bias) } }
     public func maxPool2x2(_ x: Tensor, layout: SpatialLayout) throws -> Tensor { try time("maxPool2x2") { try inner.maxPool2x2(x, layout: layout) } }

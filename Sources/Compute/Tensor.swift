@@ -17,7 +17,7 @@ public final class TensorStorage: @unchecked Sendable {
     /// Fresh, 64-byte aligned host memory (contents undefined unless `zeroed`).
     public init(byteCount: Int, zeroed: Bool = false) {
         let n = max(byteCount, 64)
-        base = UnsafeMutableRawPointer.allocate(byteCount: n, alignment: 64)
+        base = HostBufferCache.shared.take(byteCount: n)
         if zeroed { base.initializeMemory(as: UInt8.self, repeating: 0, count: n) }
         self.byteCount = byteCount
         owner = nil
@@ -35,7 +35,7 @@ public final class TensorStorage: @unchecked Sendable {
 
     private static let emptyBase = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 64)
 
-    deinit { if ownsMemory { base.deallocate() } }
+    deinit { if ownsMemory { HostBufferCache.shared.give(base, byteCount: max(byteCount, 64)) } }
 }
 
 /// A dense, row-major (contiguous) n-dimensional array on the host. Shapes follow PyTorch order; ops that

@@ -16,6 +16,27 @@ final class ComputeOpsTests: XCTestCase {
         XCTAssertThrowsError(try be.linear(x, weight: try rng.tensor([19, 36]), bias: nil))
     }
 
+    /// `linear(activation:)` equals the product, bias and `unary` as separate ops, bit for bit, for f32 and bf16
+    /// weights (tiled and gemv paths), with and without bias, an output width that is not a multiple of 8, and
+    /// enough rows for the threaded pass.
+    func testLinearWithActivationEqualsSeparateOps() throws {
+        let wf = try rng.tensor([45, 64])
+        let bits = wf.toArray().map { UInt16(truncatingIfNeeded: $0.bitPattern >> 16) }
+        try bits.withUnsafeBytes { raw in
+            let wb = try Tensor(borrowing: raw, shape: [45, 64], elementType: .bfloat16, owner: nil)
+            for (w, rows) in [(wf, 3000), (wb, 3), (wb, 700)] {
+                let x = try rng.tensor([rows, 64]), b = try rng.tensor([45])
+                for op in UnaryOp.allCases {
+                    for bias in [b, nil] {
+                        let fused = try be.linear(x, weight: w, bias: bias, activation: op).toArray()
+                        let separate = try be.unary(try be.linear(x, weight: w, bias: bias), op).toArray()
+                        XCTAssertEqual(fused, separate, "\(op) \(w.elementType) rows \(rows) bias \(bias != nil)")
+                    }
+                }
+            }
+        }
+    }
+
     func testLinearBFloat16WeightsTiledAndGemv() throws {
         // (4100, 1100): the 4M-float widening tile holds 1023 rows, so the product runs in two tiles with a ragged end.
         for (inF, outF, ms) in [(70, 1100, [1, 3, 9]), (4100, 1100, [2, 9])] {
@@ -168,6 +189,61 @@ final class ComputeOpsTests: XCTestCase {
             assertClose(got, refAttention(q, k, v, scale: s, causal: causal), shape: [b, hq, lq, d + 3], tol: 2e-6, "attention \(b)x\(hq)/\(hkv) \(lq)x\(lk) causal \(causal)")
         }
         XCTAssertThrowsError(try be.attention(q: try rng.tensor([1, 3, 4, 8]), k: try rng.tensor([1, 2, 4, 8]), v: try rng.tensor([1, 2, 4, 8]), scale: 1, causal: false))
+    }
+
+    /// Token-major attention (heads read from column ranges of [B, L, C] rows, optional segments) against a plain
+    /// reference: fused qkv with spare columns, separate q/k/v with grouped heads, causal with unequal lengths,
+    /// segments of uneven sizes (including an empty one), and a segment longer than one block of queries.
+    func testTokenMajorAttentionReadsColumnsHeadsAndSegments() throws {
+        struct Case { let b, heads, kv, lq, lk, d: Int; let causal: Bool; let segments: [Int]?; let fused: Bool }
+        let cases = [Case(b: 2, heads: 3, kv: 3, lq: 20, lk: 20, d: 8, causal: false, segments: nil, fused: true),
+                     Case(b: 1, heads: 4, kv: 2, lq: 7, lk: 19, d: 16, causal: true, segments: nil, fused: false),
+                     Case(b: 1, heads: 2, kv: 2, lq: 300, lk: 300, d: 12, causal: false, segments: [0, 16, 16, 200, 217, 300], fused: true),
+                     Case(b: 3, heads: 2, kv: 1, lq: 45, lk: 45, d: 72, causal: true, segments: [0, 9, 45], fused: false)]
+        for c in cases {
+            let extra = 5  // columns around the heads that must not be read
+            let qCols = c.fused ? (c.heads + 2 * c.kv) * c.d + extra : c.heads * c.d + extra
+            let q = try rng.tensor([c.b, c.lq, qCols])
+            let k = c.fused ? q : try rng.tensor([c.b, c.lk, c.kv * c.d + 2])
+            let v = c.fused ? q : try rng.tensor([c.b, c.lk, c.kv * c.d + 1])
+            let cols = c.fused ? AttentionColumns(q: 3, k: 3 + c.heads * c.d, v: 3 + (c.heads + c.kv) * c.d) : AttentionColumns(q: extra, k: 2, v: 1)
+            let scale = 1 / Double(c.d).squareRoot() * 2
+            let got = try be.attention(tokenMajor: q, k: k, v: v, columns: cols, heads: c.heads, kvHeads: c.kv, headDim: c.d,
+                                       scale: Float(scale), causal: c.causal, segments: c.segments)
+            XCTAssertEqual(got.shape, [c.b, c.lq, c.heads * c.d])
+            let qa = q.toArray(), ka = k.toArray(), va = v.toArray(), out = got.toArray()
+            let (qw, kw, vw) = (q.shape[2], k.shape[2], v.shape[2])
+            let spans = c.segments.map { s in Array(zip(s, s.dropFirst())) } ?? [(0, c.lq)]
+            for bi in 0..<c.b { for h in 0..<c.heads { for (s0, s1) in spans where s1 > s0 { for i in s0..<s1 {
+                let kh = h / (c.heads / c.kv)
+                let (k0, k1) = c.segments == nil ? (0, c.lk) : (s0, s1)
+                let last = c.causal ? min(k1, k0 + (i - s0) + (k1 - k0) - (s1 - s0) + 1) : k1
+                var scores: [Double] = []
+                for j in k0..<last {
+                    var dot = 0.0
+                    for e in 0..<c.d {
+                        dot += Double(qa[(bi * c.lq + i) * qw + cols.q + h * c.d + e]) * Double(ka[(bi * c.lk + j) * kw + cols.k + kh * c.d + e])
+                    }
+                    scores.append(dot * scale)
+                }
+                let p = Ref.softmax(scores)
+                for e in 0..<c.d {
+                    var want = 0.0
+                    for (n, j) in (k0..<last).enumerated() { want += p[n] * Double(va[(bi * c.lk + j) * vw + cols.v + kh * c.d + e]) }
+                    let g = out[(bi * c.lq + i) * c.heads * c.d + h * c.d + e]
+                    XCTAssertEqual(Double(g), want, accuracy: 2e-6 * max(1, abs(want)), "case \(c) b\(bi) h\(h) row \(i) ch \(e)")
+                }
+            } } } }
+        }
+        let x = try rng.tensor([1, 10, 24])
+        XCTAssertThrowsError(try be.attention(tokenMajor: x, k: x, v: x, columns: .fused(width: 8), heads: 2, kvHeads: 2, headDim: 8,
+                                              scale: 1, causal: false, segments: nil), "v's columns past the row")
+        XCTAssertThrowsError(try be.attention(tokenMajor: x, k: x, v: x, columns: .fused(width: 8), heads: 1, kvHeads: 1, headDim: 8,
+                                              scale: 1, causal: false, segments: [0, 4, 3, 10]), "falling segments")
+        XCTAssertThrowsError(try be.attention(tokenMajor: x, k: x, v: x, columns: .fused(width: 8), heads: 1, kvHeads: 1, headDim: 8,
+                                              scale: 1, causal: false, segments: [0, 9]), "segments short of L")
+        XCTAssertThrowsError(try be.attention(tokenMajor: x, k: x, v: x, columns: .fused(width: 8), heads: 3, kvHeads: 2, headDim: 4,
+                                              scale: 1, causal: false, segments: nil), "heads not a multiple of kv heads")
     }
 
     /// The decode-time kernel over a [kvHeads, capacity, d] cache (capacity beyond the filled positions) equals causal

@@ -42,11 +42,11 @@ public enum Language {
             let scale = 1 / Float(headDim).squareRoot()
             let out: Tensor
             if start == 0 && l > 1 {
-                let qh = try backend.permute(qr, [1, 0, 2]).reshaped([1, heads, l, headDim])
-                let kh = try backend.permute(kr, [1, 0, 2]).reshaped([1, kvHeads, l, headDim])
-                let vh = try backend.permute(vr, [1, 0, 2]).reshaped([1, kvHeads, l, headDim])
-                let a = try backend.attention(q: qh, k: kh, v: vh, scale: scale, causal: true)
-                out = try backend.permute(a.reshaped([heads, l, headDim]), [1, 0, 2]).reshaped([l, heads * headDim])
+                out = try backend.attention(
+                    tokenMajor: try qr.reshaped([1, l, heads * headDim]), k: try kr.reshaped([1, l, kvHeads * headDim]),
+                    v: try vr.reshaped([1, l, kvHeads * headDim]), columns: AttentionColumns(), heads: heads, kvHeads: kvHeads,
+                    headDim: headDim, scale: scale, causal: true, segments: nil
+                ).reshaped([l, heads * headDim])
             } else {
                 out = try cache.attend(layer: layer, queries: qr, firstPosition: start, scale: scale)
             }
@@ -66,7 +66,7 @@ public enum Language {
         }
 
         func callAsFunction(_ x: Tensor, _ backend: ComputeBackend) throws -> Tensor {
-            let g = try backend.unary(try gate(x, backend), .silu)
+            let g = try gate(x, backend, activation: .silu)
             return try down(try backend.mul(g, try up(x, backend)), backend)
         }
     }

@@ -82,14 +82,20 @@ public enum Vision {
         /// x [N, hidden]; angles [N, headDim/2]; segments: boundaries [0, …, N].
         func callAsFunction(_ x: Tensor, angles: Tensor, segments: [Int], _ backend: ComputeBackend) throws -> Tensor {
             let n = x.shape[0]
-            let fused = try qkv(x, backend).reshaped([n, 3, heads, headDim])
-            let split = try backend.permute(fused, [1, 2, 0, 3])  // [3, heads, N, headDim]
-            let q = try backend.rotary(try split.rows(0, 1), angles: angles, style: .halfSplit, headsBeforeTokens: true)
-            let k = try backend.rotary(try split.rows(1, 2), angles: angles, style: .halfSplit, headsBeforeTokens: true)
-            let v = try split.rows(2, 3)
+            let width = heads * headDim
+            let fused = try qkv(x, backend).reshaped([n, 3, width])
+            // Rotary on q and k together ([N, 2·heads, headDim], tokens major); v is read from the projection in place.
+            let qk = try backend.rotary(try backend.slice(fused, dim: 1, start: 0, end: 2).reshaped([n, 2 * heads, headDim]),
+                                        angles: angles, style: .halfSplit, headsBeforeTokens: false)
             let scale = 1 / Float(headDim).squareRoot()
-            let attended = try segmentedAttention(q: q, k: k, v: v, segments: segments, scale: scale, backend)
-            let merged = try backend.permute(attended, [0, 2, 1, 3]).reshaped([n, heads * headDim])
+            guard segments.first == 0, segments.last == n else {
+                throw QwenModelError.invalidInput("attention segments \(segments.prefix(4))… do not cover \(n) tokens")
+            }
+            let attended = try backend.attention(
+                tokenMajor: try qk.reshaped([1, n, 2 * width]), k: try qk.reshaped([1, n, 2 * width]), v: try fused.reshaped([1, n, 3 * width]),
+                columns: AttentionColumns(q: 0, k: width, v: 2 * width), heads: heads, kvHeads: heads, headDim: headDim, scale: scale,
+                causal: false, segments: segments.count == 2 ? nil : segments)
+            let merged = try attended.reshaped([n, width])
             return try proj(merged, backend)
         }
     }
@@ -107,7 +113,7 @@ public enum Vision {
         }
 
         func callAsFunction(_ x: Tensor, _ backend: ComputeBackend) throws -> Tensor {
-            let g = try backend.unary(try gate(x, backend), .silu)
+            let g = try gate(x, backend, activation: .silu)
             return try down(try backend.mul(g, try up(x, backend)), backend)
         }
     }
@@ -151,7 +157,7 @@ public enum Vision {
 
         func callAsFunction(_ x: Tensor, _ backend: ComputeBackend) throws -> Tensor {
             let normed = try backend.rmsNorm(x, weight: lnQ, eps: Vision.normEps).reshaped([-1, groupWidth])
-            return try fc2(try backend.unary(try fc1(normed, backend), .gelu), backend)
+            return try fc2(try fc1(normed, backend, activation: .gelu), backend)
         }
     }
 
@@ -221,25 +227,4 @@ public enum Vision {
                 merged, QwenVisionGeometry.inversePermutation(window.windowIndex), width: config.outHiddenSize)
         }
     }
-}
-
-/// Attention restricted to contiguous token segments (block-diagonal mask): q, k, v [1, H, N, D], boundaries
-/// [0, …, N]. This is what the reference computes for window attention (not a sliding window).
-func segmentedAttention(q: Tensor, k: Tensor, v: Tensor, segments: [Int], scale: Float, _ backend: ComputeBackend)
-    throws -> Tensor
-{
-    let n = q.shape[2]
-    guard segments.first == 0, segments.last == n else {
-        throw QwenModelError.invalidInput("attention segments \(segments.prefix(4))… do not cover \(n) tokens")
-    }
-    if segments.count == 2 { return try backend.attention(q: q, k: k, v: v, scale: scale, causal: false) }
-    var parts: [Tensor] = []
-    parts.reserveCapacity(segments.count - 1)
-    for (s, e) in zip(segments, segments.dropFirst()) where e > s {
-        let qs = try backend.slice(q, dim: 2, start: s, end: e)
-        let ks = try backend.slice(k, dim: 2, start: s, end: e)
-        let vs = try backend.slice(v, dim: 2, start: s, end: e)
-        parts.append(try backend.attention(q: qs, k: ks, v: vs, scale: scale, causal: false))
-    }
-    return try backend.concat(parts, dim: 2)
 }

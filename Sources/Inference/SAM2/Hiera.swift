@@ -52,22 +52,21 @@ struct HieraBlock {
         }
         let nW = windows.shape[0], wh = windows.shape[1], ww = windows.shape[2]
         let hd = dimOut / heads
-        // qkv: [nW, T, 3, heads, hd] -> [3, nW, heads, T, hd]
-        let qkvOut = try qkv(windows, be).reshaped([nW, wh * ww, 3, heads, hd])
-        let split = try be.permute(qkvOut, [2, 0, 3, 1, 4])
-        var q = try split.rows(0, 1).reshaped([nW, heads, wh * ww, hd])
-        let k = try split.rows(1, 2).reshaped([nW, heads, wh * ww, hd])
-        let v = try split.rows(2, 3).reshaped([nW, heads, wh * ww, hd])
+        // qkv: [nW, T, 3·dimOut] laid out q | k | v, heads read in place by the attention (no head transposes).
+        let qkvOut = try qkv(windows, be).reshaped([nW, wh * ww, 3 * dimOut])
+        var q = qkvOut
         var (qh, qw) = (wh, ww)
+        var columns = AttentionColumns.fused(width: dimOut)
         if poolQuery {
-            let spatial = try be.permute(q, [0, 2, 1, 3]).reshaped([nW, wh, ww, heads * hd])
-            let pooled = try be.maxPool2x2(spatial, layout: .nhwc)
+            let spatial = try be.slice(try qkvOut.reshaped([nW, wh, ww, 3 * dimOut]), dim: 3, start: 0, end: dimOut)
             qh = wh / 2
             qw = ww / 2
-            q = try be.permute(try pooled.reshaped([nW, qh * qw, heads, hd]), [0, 2, 1, 3])
+            q = try be.maxPool2x2(spatial, layout: .nhwc).reshaped([nW, qh * qw, dimOut])
+            columns = AttentionColumns(q: 0, k: dimOut, v: 2 * dimOut)
         }
-        let attn = try be.attention(q: q, k: k, v: v, scale: 1 / Float(hd).squareRoot(), causal: false)
-        let merged = try be.permute(attn, [0, 2, 1, 3]).reshaped([nW, qh, qw, dimOut])
+        let attn = try be.attention(tokenMajor: q, k: qkvOut, v: qkvOut, columns: columns, heads: heads, kvHeads: heads,
+                                    headDim: hd, scale: 1 / Float(hd).squareRoot(), causal: false, segments: nil)
+        let merged = try attn.reshaped([nW, qh, qw, dimOut])
         let projected = try attnProj(merged, be)
         // Unpartition (window size halves when queries were pooled) and crop the padding.
         let outH = shortcut.shape[1], outW = shortcut.shape[2]

@@ -10,8 +10,8 @@ struct Linear {
         self.bias = bias ? try w.tensor("bias", shape: [outFeatures]) : nil
     }
 
-    func callAsFunction(_ x: Tensor, _ be: ComputeBackend) throws -> Tensor {
-        try be.linear(x, weight: weight, bias: bias)
+    func callAsFunction(_ x: Tensor, _ be: ComputeBackend, activation: UnaryOp? = nil) throws -> Tensor {
+        try be.linear(x, weight: weight, bias: bias, activation: activation)
     }
 }
 
@@ -49,8 +49,7 @@ struct MLP {
     func callAsFunction(_ x: Tensor, _ be: ComputeBackend) throws -> Tensor {
         var h = x
         for (i, layer) in layers.enumerated() {
-            h = try layer(h, be)
-            if i < layers.count - 1 { h = try be.unary(h, activation) }
+            h = try layer(h, be, activation: i < layers.count - 1 ? activation : nil)
         }
         return sigmoidOutput ? try be.unary(h, .sigmoid) : h
     }

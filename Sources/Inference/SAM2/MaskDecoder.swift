@@ -19,12 +19,11 @@ struct DecoderAttention {
     /// Token-major [N, dim] inputs (batch 1).
     func callAsFunction(q qIn: Tensor, k kIn: Tensor, v vIn: Tensor, _ be: ComputeBackend) throws -> Tensor {
         let hd = internalDim / heads
-        func split(_ x: Tensor) throws -> Tensor {
-            try be.permute(try x.reshaped([1, x.shape[0], heads, hd]), [0, 2, 1, 3])
-        }
-        let qh = try split(try q(qIn, be)), kh = try split(try k(kIn, be)), vh = try split(try v(vIn, be))
-        let o = try be.attention(q: qh, k: kh, v: vh, scale: 1 / Float(hd).squareRoot(), causal: false)
-        let merged = try be.permute(o, [0, 2, 1, 3]).reshaped([qIn.shape[0], internalDim])
+        func tokens(_ x: Tensor) throws -> Tensor { try x.reshaped([1, x.shape[0], internalDim]) }
+        let o = try be.attention(tokenMajor: try tokens(try q(qIn, be)), k: try tokens(try k(kIn, be)), v: try tokens(try v(vIn, be)),
+                                 columns: AttentionColumns(), heads: heads, kvHeads: heads, headDim: hd,
+                                 scale: 1 / Float(hd).squareRoot(), causal: false, segments: nil)
+        let merged = try o.reshaped([qIn.shape[0], internalDim])
         return try out(merged, be)
     }
 }
