@@ -10,6 +10,10 @@ extension BLASBackend {
         let y = Tensor(uninitialized: outShape)
         let n = x.count
         guard n > 0 else { return y }
+        if let (batch, rows, cols) = Self.batchedTranspose(x.shape, dims) {
+            transposeBlocks(x.floats, y.floats, batch: batch, rows: rows, cols: cols)
+            return y
+        }
         var inStrides = [Int](repeating: 1, count: x.rank)
         for i in stride(from: x.rank - 2, through: 0, by: -1) { inStrides[i] = inStrides[i + 1] * x.shape[i + 1] }
         // Merge nothing fancy: the innermost output dim is copied with its input stride.
@@ -40,6 +44,46 @@ extension BLASBackend {
             }
         }
         return y
+    }
+
+    /// When a permutation only swaps two blocks of dimensions ([B, R, C] -> [B, C, R] after merging dimensions that
+    /// stay adjacent and dropping size-1 ones, as NCHW <-> NHWC are), its (B, R, C).
+    static func batchedTranspose(_ shape: [Int], _ dims: [Int]) -> (Int, Int, Int)? {
+        // Output order of the input dimensions, without size-1 dimensions, merged into runs.
+        let order = dims.filter { shape[$0] != 1 }
+        var runs: [[Int]] = []
+        for d in order {
+            if let last = runs.last?.last, last + 1 == d { runs[runs.count - 1].append(d) } else { runs.append([d]) }
+        }
+        func size(_ run: [Int]) -> Int { run.reduce(1) { $0 * shape[$1] } }
+        // Runs sorted by input position give the merged input shape; their output order is the merged permutation.
+        let byInput = runs.sorted { $0[0] < $1[0] }
+        let perm = runs.map { r in byInput.firstIndex { $0[0] == r[0] } ?? 0 }
+        switch perm {
+        case [1, 0]: return (1, size(byInput[0]), size(byInput[1]))
+        case [0, 2, 1]: return (size(byInput[0]), size(byInput[1]), size(byInput[2]))
+        default: return nil
+        }
+    }
+
+    /// y[b][c][r] = x[b][r][c], in 32x32 tiles so that both sides stream through the cache.
+    func transposeBlocks(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int, rows: Int, cols: Int) {
+        let tile = 32
+        let rowTiles = (rows + tile - 1) / tile, colTiles = (cols + tile - 1) / tile
+        Parallel.forRanges(batch * rowTiles, threads: threads, grain: max(1, 16384 / max(tile * cols, 1))) { r in
+            for task in r {
+                let b = task / rowTiles, r0 = (task % rowTiles) * tile
+                let r1 = min(rows, r0 + tile)
+                let xb = x + b * rows * cols, yb = y + b * rows * cols
+                for ct in 0..<colTiles {
+                    let c0 = ct * tile, c1 = min(cols, c0 + tile)
+                    for c in c0..<c1 {
+                        let dst = yb + c * rows
+                        for i in r0..<r1 { dst[i] = xb[i * cols + c] }
+                    }
+                }
+            }
+        }
     }
 
     public func slice(_ x: Tensor, dim: Int, start: Int, end: Int) throws -> Tensor {

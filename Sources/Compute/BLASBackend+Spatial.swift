@@ -52,38 +52,39 @@ extension BLASBackend {
         return y
     }
 
-    public func convTranspose2x2(_ x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor {
+    public func convTranspose2x2(_ x: Tensor, weight: Tensor, bias: Tensor?, inputLayout: SpatialLayout) throws -> Tensor {
         try requireF32(x, "convTranspose2x2"); try requireF32(weight, "convTranspose2x2")
-        guard x.rank == 4, weight.rank == 4, weight.shape[0] == x.shape[1], weight.shape[2] == 2, weight.shape[3] == 2 else {
-            throw ComputeError.shapeMismatch(op: "convTranspose2x2", message: "x \(x.shape), weight \(weight.shape) (expected [C, O, 2, 2])")
+        let channelDim = inputLayout == .nchw ? 1 : 3
+        guard x.rank == 4, weight.rank == 4, weight.shape[0] == x.shape[channelDim], weight.shape[2] == 2, weight.shape[3] == 2 else {
+            throw ComputeError.shapeMismatch(op: "convTranspose2x2", message: "x \(x.shape) (\(inputLayout)), weight \(weight.shape) (expected [C, O, 2, 2])")
         }
-        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (n, c) = (x.shape[0], x.shape[channelDim])
+        let (h, w) = inputLayout == .nchw ? (x.shape[2], x.shape[3]) : (x.shape[1], x.shape[2])
         let o = weight.shape[1]
         if let b = bias { try requireF32(b, "convTranspose2x2"); guard b.count == o else { throw ComputeError.shapeMismatch(op: "convTranspose2x2", message: "bias \(b.shape)") } }
         let hw = h * w
         let y = Tensor(uninitialized: [n, o, 2 * h, 2 * w])
+        guard n > 0, o > 0, hw > 0 else { return y }
         let t = UnsafeMutablePointer<Float>.allocate(capacity: o * 4 * hw)
         defer { t.deallocate() }
         let xp = x.floats, yp = y.floats, wp = weight.floats
         let bp = bias?.floats
         for ni in 0..<n {
-            // t[(o, dy, dx), pixel] = Σ_c w[c, (o, dy, dx)] · x[c, pixel]
-            gemm(transA: true, transB: false, m: o * 4, n: hw, k: c, alpha: 1, a: wp, lda: o * 4,
-                  b: xp + ni * c * hw, ldb: hw, beta: 0, c: t, ldc: hw)
+            // t[(o, dy, dx), pixel] = Σ_c w[c, (o, dy, dx)] · x[c, pixel]  (x read as [C, HW] or, NHWC, as [HW, C]ᵀ)
+            gemm(transA: true, transB: inputLayout == .nhwc, m: o * 4, n: hw, k: c, alpha: 1, a: wp, lda: o * 4,
+                 b: xp + ni * c * hw, ldb: inputLayout == .nchw ? hw : c, beta: 0, c: t, ldc: hw)
             let ys = yp + ni * o * 4 * hw
-            Parallel.forRanges(o, threads: threads) { r in
-                for oi in r {
+            // Output row 2·iy+dy interleaves the dx = 0 and dx = 1 planes.
+            Parallel.forRanges(o * 2 * h, threads: threads, grain: max(1, 8192 / max(w, 1))) { r in
+                for outRow in r {
+                    let oi = outRow / (2 * h), yy = outRow % (2 * h)
+                    let (iy, dy) = (yy / 2, yy % 2)
                     let bv = bp?[oi] ?? 0
-                    let plane = ys + oi * 4 * hw
-                    for dy in 0..<2 {
-                        for dx in 0..<2 {
-                            let src = t + (oi * 4 + dy * 2 + dx) * hw
-                            for iy in 0..<h {
-                                let row = plane + (2 * iy + dy) * (2 * w) + dx
-                                let s = src + iy * w
-                                for ix in 0..<w { row[2 * ix] = s[ix] + bv }
-                            }
-                        }
+                    let s0 = t + (oi * 4 + dy * 2) * hw + iy * w, s1 = s0 + hw
+                    let row = ys + oi * 4 * hw + yy * 2 * w
+                    for ix in 0..<w {
+                        row[2 * ix] = s0[ix] + bv
+                        row[2 * ix + 1] = s1[ix] + bv
                     }
                 }
             }

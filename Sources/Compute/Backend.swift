@@ -18,7 +18,7 @@
 /// | `attention` | q [B, Hq, Lq, D], k [B, Hkv, Lk, D], v [B, Hkv, Lk, Dv] | `F.scaled_dot_product_attention` with optional causal mask (bottom-right aligned when Lq < Lk, as a KV cache needs) and grouped heads (Hq = g·Hkv, query head h uses kv head h / g); tiled over queries and keys with an online softmax, never materializing Lq×Lk |
 /// | `attention(tokenMajor:)` | q [B, Lq, Cq], k [B, Lk, Ck], v [B, Lk, Cv]; head h in columns `columns.q + h·D ..< +D` (kv head h / g of k and v likewise) | the same attention read straight from projection outputs (one fused qkv tensor or three), output [B, Lq, H·D] ready for the output projection: no head transposes; optional `segments` [0, …, L] restrict attention to diagonal blocks (window attention over concatenated windows) |
 /// | `conv2d` | x [N, C, H, W], w [O, C, kh, kw], b [O] | `F.conv2d` with stride and zero padding (im2col + sgemm) |
-/// | `convTranspose2x2` | x [N, C, H, W], w [C, O, 2, 2], b [O] | `F.conv_transpose2d(stride=2)` |
+/// | `convTranspose2x2` | x [N, C, H, W] (or [N, H, W, C] with `inputLayout: .nhwc`), w [C, O, 2, 2], b [O] | `F.conv_transpose2d(stride=2)`, output NCHW |
 /// | `maxPool2x2` | [N, C, H, W] or [N, H, W, C] | `F.max_pool2d(kernel=2, stride=2)` (floor) |
 /// | `interpolate` | x [N, C, H, W] | `F.interpolate(size:, mode: nearest / bilinear / bicubic (A=-0.75), align_corners=False, antialias)` |
 /// | `permute` | any | `x.permute(dims).contiguous()` |
@@ -48,7 +48,7 @@ public protocol ComputeBackend: AnyObject, Sendable {
                    headDim: Int, scale: Float, causal: Bool, segments: [Int]?) throws -> Tensor
 
     func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: (Int, Int)) throws -> Tensor
-    func convTranspose2x2(_ x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor
+    func convTranspose2x2(_ x: Tensor, weight: Tensor, bias: Tensor?, inputLayout: SpatialLayout) throws -> Tensor
     func maxPool2x2(_ x: Tensor, layout: SpatialLayout) throws -> Tensor
     func interpolate(_ x: Tensor, height: Int, width: Int, mode: InterpolationMode, antialias: Bool) throws -> Tensor
 
@@ -67,6 +67,13 @@ public struct AttentionColumns: Sendable, CustomStringConvertible {
     /// One fused [B, L, 3·width] projection laid out q | k | v.
     public static func fused(width: Int) -> AttentionColumns { AttentionColumns(q: 0, k: width, v: 2 * width) }
     public var description: String { "(q \(q), k \(k), v \(v))" }
+}
+
+extension ComputeBackend {
+    /// `convTranspose2x2` of an NCHW input.
+    public func convTranspose2x2(_ x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor {
+        try convTranspose2x2(x, weight: weight, bias: bias, inputLayout: .nchw)
+    }
 }
 
 /// Pointwise activations.

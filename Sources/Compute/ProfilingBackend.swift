@@ -47,7 +47,7 @@ public final class ProfilingBackend: ComputeBackend, @unchecked Sendable {
         try time("attention") { try inner.attention(tokenMajor: q, k: k, v: v, columns: columns, heads: heads, kvHeads: kvHeads, headDim: headDim, scale: scale, causal: causal, segments: segments) }
     }
     public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: (Int, Int)) throws -> Tensor { try time("conv2d") { try inner.conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding) } }
-    public func convTranspose2x2(_ x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor { try time("convTranspose2x2") { try inner.convTranspose2x2(x, weight: weight, bias: bias) } }
+    public func convTranspose2x2(_ x: Tensor, weight: Tensor, bias: Tensor?, inputLayout: SpatialLayout) throws -> Tensor { try time("convTranspose2x2") { try inner.convTranspose2x2(x, weight: weight, bias: bias, inputLayout: inputLayout) } }
     public func maxPool2x2(_ x: Tensor, layout: SpatialLayout) throws -> Tensor { try time("maxPool2x2") { try inner.maxPool2x2(x, layout: layout) } }
     public func interpolate(_ x: Tensor, height: Int, width: Int, mode: InterpolationMode, antialias: Bool) throws -> Tensor { try time("interpolate") { try inner.interpolate(x, height: height, width: width, mode: mode, antialias: antialias) } }
     public func permute(_ x: Tensor, _ dims: [Int]) throws -> Tensor { try time("permute") { try inner.permute(x, dims) } }

@@ -293,6 +293,9 @@ final class ComputeOpsTests: XCTestCase {
             ref[((ni * o + oi) * 2 * h + y) * 2 * w + xx] = Float(s)
         } } } }
         assertClose(try be.convTranspose2x2(x, weight: wt, bias: b), ref, shape: [n, o, 2 * h, 2 * w], tol: 2e-6, "convT")
+        let nhwc = try be.permute(x, [0, 2, 3, 1])
+        assertClose(try be.convTranspose2x2(nhwc, weight: wt, bias: b, inputLayout: .nhwc), ref, shape: [n, o, 2 * h, 2 * w], tol: 2e-6, "convT NHWC input")
+        XCTAssertThrowsError(try be.convTranspose2x2(x, weight: wt, bias: b, inputLayout: .nhwc), "NCHW tensor read as NHWC: channel count mismatch")
     }
 
     func testMaxPoolBothLayouts() throws {
@@ -317,6 +320,32 @@ final class ComputeOpsTests: XCTestCase {
             let ref = try NPY.read(path: fixtureURL("interp_\(name).npy").path)
             let got = try be.interpolate(x, height: ref.shape[2], width: ref.shape[3], mode: mode, antialias: aa)
             assertClose(got, ref.values, shape: ref.shape, tol: mode == .bicubic ? 5e-6 : 1e-6, name)
+        }
+    }
+
+    /// Every permutation of a few shapes (with size-1 dimensions and sizes that are not multiples of the 32x32
+    /// transpose tile) against index arithmetic: covers the blocked-transpose path (NCHW <-> NHWC and other
+    /// two-block swaps) and the general path.
+    func testPermuteAllOrders() throws {
+        func permutations(_ a: [Int]) -> [[Int]] {
+            a.count <= 1 ? [a] : a.indices.flatMap { i in permutations(Array(a[..<i] + a[(i + 1)...])).map { [a[i]] + $0 } }
+        }
+        for shape in [[1, 37, 70, 3], [2, 33, 1, 65], [3, 5, 4, 2], [64, 96]] {
+            let x = try rng.tensor(shape)
+            let xv = x.toArray()
+            var strides = [Int](repeating: 1, count: shape.count)
+            for i in stride(from: shape.count - 2, through: 0, by: -1) { strides[i] = strides[i + 1] * shape[i + 1] }
+            for dims in permutations(Array(shape.indices)) {
+                let outShape = dims.map { shape[$0] }
+                var ref = [Float](repeating: 0, count: xv.count)
+                var idx = [Int](repeating: 0, count: shape.count)
+                for o in 0..<xv.count {
+                    var rem = o
+                    for d in stride(from: shape.count - 1, through: 0, by: -1) { idx[d] = rem % outShape[d]; rem /= outShape[d] }
+                    ref[o] = xv[zip(dims, idx).reduce(0) { $0 + strides[$1.0] * $1.1 }]
+                }
+                assertClose(try be.permute(x, dims), ref, shape: outShape, tol: 0, "permute \(shape) by \(dims)")
+            }
         }
     }
 

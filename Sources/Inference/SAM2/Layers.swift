@@ -84,8 +84,8 @@ struct ConvTranspose2x2 {
         bias = try w.tensor("bias", shape: [outChannels])
     }
 
-    func callAsFunction(_ x: Tensor, _ be: ComputeBackend) throws -> Tensor {
-        try be.convTranspose2x2(x, weight: weight, bias: bias)
+    func callAsFunction(_ x: Tensor, _ be: ComputeBackend, inputLayout: SpatialLayout = .nchw) throws -> Tensor {
+        try be.convTranspose2x2(x, weight: weight, bias: bias, inputLayout: inputLayout)
     }
 }
 

@@ -116,8 +116,7 @@ struct MaskDecoder {
         let k = try be.add(keys, densePE)
         queries = try normFinal(try be.add(queries, try finalAttn(q: q, k: k, v: keys, be)), be)
 
-        let src = try be.permute(try keys.reshaped([1, g, g, dim]), [0, 3, 1, 2])
-        var up = try be.add(try upConv1(src, be), highRes.1)
+        var up = try be.add(try upConv1(try keys.reshaped([1, g, g, dim]), be, inputLayout: .nhwc), highRes.1)
         up = try be.unary(try upNorm(up, be), .gelu)
         up = try be.unary(try be.add(try upConv2(up, be), highRes.0), .gelu)
         let c = dim / 8, side = 4 * g
