@@ -108,6 +108,35 @@ extension BLASBackend {
         return y
     }
 
+    public func addLayerNorm(_ a: Tensor, _ b: Tensor, bias: Tensor?, weight: Tensor?, normBias: Tensor?, eps: Float) throws
+        -> (sum: Tensor, normed: Tensor)
+    {
+        try requireF32(a, "addLayerNorm"); try requireF32(b, "addLayerNorm")
+        guard a.rank >= 1, a.shape == b.shape else { throw ComputeError.shapeMismatch(op: "addLayerNorm", message: "\(a.shape) + \(b.shape)") }
+        let c = a.shape[a.rank - 1]
+        for p in [bias, weight, normBias] {
+            if let p { try requireF32(p, "addLayerNorm"); guard p.count == c else { throw ComputeError.shapeMismatch(op: "addLayerNorm", message: "x \(a.shape), param \(p.shape)") } }
+        }
+        let sum = Tensor(uninitialized: a.shape), normed = Tensor(uninitialized: a.shape)
+        let ap = a.floats, bp = b.floats, sp = sum.floats, np = normed.floats
+        let biasP = bias?.floats, wp = weight?.floats, nbp = normBias?.floats
+        Parallel.forRanges(rowsOf(a, c), threads: threads, grain: max(1, 8192 / max(c, 1))) { r in
+            for row in r {
+                let ar = ap + row * c, br = bp + row * c, sr = sp + row * c
+                var i = 0
+                if let biasP {
+                    while i + 8 <= c { st8(sr + i, ld8(ar + i) + (ld8(br + i) + ld8(biasP + i))); i += 8 }
+                    while i < c { sr[i] = ar[i] + (br[i] + biasP[i]); i += 1 }
+                } else {
+                    while i + 8 <= c { st8(sr + i, ld8(ar + i) + ld8(br + i)); i += 8 }
+                    while i < c { sr[i] = ar[i] + br[i]; i += 1 }
+                }
+                layerNormRow(sr, np + row * c, c, wp, nbp, eps)
+            }
+        }
+        return (sum, normed)
+    }
+
     public func layerNorm2d(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Float) throws -> Tensor {
         try requireF32(x, "layerNorm2d")
         guard x.rank == 4, weight.count == x.shape[1], bias.count == x.shape[1] else {

@@ -12,6 +12,7 @@
 /// | `scale` | x, s | `x * s` |
 /// | `unary` | any | `F.gelu` (erf), `F.gelu(approximate="tanh")`, `F.silu`, `F.relu`, `torch.sigmoid` |
 /// | `layerNorm` | x [..., C], w [C], b [C] | `F.layer_norm` over the last dim (biased variance) |
+/// | `addLayerNorm` | a [..., C], b = a's shape, bias, w, normBias [C] | a residual step and the next norm in one pass: `s = a + (b + bias)`, returns (s, `F.layer_norm(s)`) |
 /// | `layerNorm2d` | x [N, C, H, W], w [C], b [C] | SAM's `LayerNorm2d` (normalize over C per pixel) |
 /// | `rmsNorm` | x [..., C], w [C] | x·rsqrt(mean(x²)+eps)·w (Qwen2 / LLaMA) |
 /// | `softmax` | x [..., L] | `softmax(dim=-1)` |
@@ -40,6 +41,7 @@ public protocol ComputeBackend: AnyObject, Sendable {
 
     func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float) throws -> Tensor
     func layerNorm2d(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Float) throws -> Tensor
+    func addLayerNorm(_ a: Tensor, _ b: Tensor, bias: Tensor?, weight: Tensor?, normBias: Tensor?, eps: Float) throws -> (sum: Tensor, normed: Tensor)
     func rmsNorm(_ x: Tensor, weight: Tensor?, eps: Float) throws -> Tensor
     func softmax(_ x: Tensor) throws -> Tensor
 

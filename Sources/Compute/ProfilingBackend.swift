@@ -40,6 +40,9 @@ public final class ProfilingBackend: ComputeBackend, @unchecked Sendable {
     public func unary(_ x: Tensor, _ op: UnaryOp) throws -> Tensor { try time(op.rawValue) { try inner.unary(x, op) } }
     public func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float) throws -> Tensor { try time("layerNorm") { try inner.layerNorm(x, weight: weight, bias: bias, eps: eps) } }
     public func layerNorm2d(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Float) throws -> Tensor { try time("layerNorm2d") { try inner.layerNorm2d(x, weight: weight, bias: bias, eps: eps) } }
+    public func addLayerNorm(_ a: Tensor, _ b: Tensor, bias: Tensor?, weight: Tensor?, normBias: Tensor?, eps: Float) throws -> (sum: Tensor, normed: Tensor) {
+        try time("addLayerNorm") { try inner.addLayerNorm(a, b, bias: bias, weight: weight, normBias: normBias, eps: eps) }
+    }
     public func rmsNorm(_ x: Tensor, weight: Tensor?, eps: Float) throws -> Tensor { try time("rmsNorm") { try inner.rmsNorm(x, weight: weight, eps: eps) } }
     public func softmax(_ x: Tensor) throws -> Tensor { try time("softmax") { try inner.softmax(x) } }
     public func attention(q: Tensor, k: Tensor, v: Tensor, scale: Float, causal: Bool) throws -> Tensor { try time("attention") { try inner.attention(q: q, k: k, v: v, scale: scale, causal: causal) } }

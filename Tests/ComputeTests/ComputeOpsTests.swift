@@ -153,6 +153,22 @@ final class ComputeOpsTests: XCTestCase {
         assertClose(try be.layerNorm2d(img, weight: w, bias: b, eps: 1e-6), ln2, shape: img.shape, tol: 2e-6, "layerNorm2d")
     }
 
+    /// The fused residual step: sum = a + (b + bias) exactly as the separate adds, normed = layerNorm(sum); with and
+    /// without the bias and the norm's affine parameters; mismatched shapes throw.
+    func testAddLayerNormEqualsSeparateOps() throws {
+        let c = 45
+        let a = try rng.tensor([70, c]), b = try rng.tensor([70, c]), bias = try rng.tensor([c]), w = try rng.tensor([c]), nb = try rng.tensor([c])
+        for (withBias, affine) in [(true, true), (false, true), (true, false)] {
+            let fused = try be.addLayerNorm(a, b, bias: withBias ? bias : nil, weight: affine ? w : nil, normBias: affine ? nb : nil, eps: 1e-6)
+            let sum = try be.add(a, withBias ? try be.add(b, bias) : b)
+            XCTAssertEqual(fused.sum.toArray(), sum.toArray(), "sum, bias \(withBias)")
+            assertClose(fused.normed, try be.layerNorm(sum, weight: affine ? w : nil, bias: affine ? nb : nil, eps: 1e-6).toArray(),
+                        shape: a.shape, tol: 1e-6, "normed, bias \(withBias), affine \(affine)")
+        }
+        XCTAssertThrowsError(try be.addLayerNorm(a, try rng.tensor([70, c + 1]), bias: nil, weight: nil, normBias: nil, eps: 1e-6))
+        XCTAssertThrowsError(try be.addLayerNorm(a, b, bias: try rng.tensor([c - 1]), weight: nil, normBias: nil, eps: 1e-6))
+    }
+
     /// Scalar SDPA: causal mask aligned bottom-right, query head h uses kv head h / (hq / hkv).
     func refAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, scale: Double, causal: Bool) -> [Float] {
         let (b, hq, lq, d) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])

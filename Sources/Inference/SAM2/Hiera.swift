@@ -29,10 +29,10 @@ struct HieraBlock {
         mlp = try MLP(w.scoped("mlp"), dims: [dimOut, 4 * dimOut, dimOut], activation: .gelu)
     }
 
-    /// x: [1, H, W, dim] (NHWC) -> [1, H', W', dimOut].
-    func callAsFunction(_ x: Tensor, _ be: ComputeBackend) throws -> Tensor {
+    /// x: [1, H, W, dim] (NHWC) and `normed` = norm1(x) -> [1, H', W', dimOut], and `next`'s norm1 of that when a
+    /// block follows (each residual add is fused with the norm that reads its result).
+    func callAsFunction(_ x: Tensor, normed: Tensor, next: LayerNorm?, _ be: ComputeBackend) throws -> (out: Tensor, nextNormed: Tensor?) {
         let (h, w) = (x.shape[1], x.shape[2])
-        let normed = try norm1(x, be)
         var shortcut = x
         if let proj {
             shortcut = try be.maxPool2x2(try proj(normed, be), layout: .nhwc)
@@ -67,7 +67,8 @@ struct HieraBlock {
         let attn = try be.attention(tokenMajor: q, k: qkvOut, v: qkvOut, columns: columns, heads: heads, kvHeads: heads,
                                     headDim: hd, scale: 1 / Float(hd).squareRoot(), causal: false, segments: nil)
         let merged = try attn.reshaped([nW, qh, qw, dimOut])
-        let projected = try attnProj(merged, be)
+        // The projection's bias is added with the residual (a per-channel bias commutes with the unpartition).
+        let projected = try be.linear(merged, weight: attnProj.weight, bias: nil)
         // Unpartition (window size halves when queries were pooled) and crop the padding.
         let outH = shortcut.shape[1], outW = shortcut.shape[2]
         var y: Tensor
@@ -82,9 +83,12 @@ struct HieraBlock {
             y = try projected.reshaped([1, outH, outW, dimOut])
         }
         _ = (ph, pw)
-        let x1 = try be.add(shortcut, y)
-        let m = try mlp(try norm2(x1, be), be)
-        return try be.add(x1, m)
+        let (x1, normed2) = try be.addLayerNorm(shortcut, y, bias: attnProj.bias, weight: norm2.weight, normBias: norm2.bias, eps: norm2.eps)
+        let hidden = try mlp.layers[0](normed2, be, activation: mlp.activation)
+        guard let next else { return (try be.add(x1, try mlp.layers[1](hidden, be)), nil) }
+        let m = try be.linear(hidden, weight: mlp.layers[1].weight, bias: nil)
+        let (out, nextNormed) = try be.addLayerNorm(x1, m, bias: mlp.layers[1].bias, weight: next.weight, normBias: next.bias, eps: next.eps)
+        return (out, nextNormed)
     }
 
     /// Zero-pads an NHWC map at the bottom and right.
@@ -152,8 +156,13 @@ struct HieraTrunk {
         var x = try be.add(patches, positionEmbedding)
         var outputs: [Tensor] = []
         let ends = config.stageEnds
+        guard let first = blocks.first else { return outputs }
+        var normed = try first.norm1(x, be)
         for (i, block) in blocks.enumerated() {
-            x = try block(x, be)
+            let next = i + 1 < blocks.count ? blocks[i + 1].norm1 : nil
+            let step = try block(x, normed: normed, next: next, be)
+            x = step.out
+            if let n = step.nextNormed { normed = n }
             if ends.contains(i) { outputs.append(x) }
         }
         return outputs
