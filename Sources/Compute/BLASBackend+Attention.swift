@@ -30,8 +30,8 @@ extension BLASBackend {
         guard k.shape[0] == b, v.shape[0] == b, k.shape[3] == d, v.shape[1] == hkv, v.shape[2] == lk, hkv > 0, hq % hkv == 0 else {
             throw ComputeError.shapeMismatch(op: "attention", message: "q \(q.shape), k \(k.shape), v \(v.shape)")
         }
-        let out = Tensor(zeros: [b, hq, lq, dv])
-        guard b > 0, hq > 0, lq > 0, lk > 0, dv > 0 else { return out }
+        guard b > 0, hq > 0, lq > 0, lk > 0, dv > 0 else { return Tensor(zeros: [b, hq, lq, dv]) }
+        let out = Tensor(uninitialized: [b, hq, lq, dv])
         attentionCore(q: .headsMajor(q), k: .headsMajor(k), v: .headsMajor(v), out: .headsMajor(out), batches: b, heads: hq,
                       kvHeads: hkv, lq: lq, lk: lk, d: d, dv: dv, scale: scale, causal: causal, segments: nil)
         return out
@@ -56,8 +56,8 @@ extension BLASBackend {
                 throw ComputeError.invalidArgument(op: "attention", message: "segments \(segments.prefix(6))… must rise from 0 to \(lq) (queries and keys of equal length)")
             }
         }
-        let out = Tensor(zeros: [b, lq, heads * d])
-        guard b > 0, lq > 0, lk > 0 else { return out }
+        guard b > 0, lq > 0, lk > 0 else { return Tensor(zeros: [b, lq, heads * d]) }
+        let out = Tensor(uninitialized: [b, lq, heads * d])  // segments cover every row, so every row is written
         attentionCore(q: .tokenMajor(q, column: columns.q, headDim: d), k: .tokenMajor(k, column: columns.k, headDim: d),
                       v: .tokenMajor(v, column: columns.v, headDim: d), out: .tokenMajor(out, column: 0, headDim: d),
                       batches: b, heads: heads, kvHeads: kvHeads, lq: lq, lk: lk, d: d, dv: d, scale: scale, causal: causal,
@@ -110,11 +110,11 @@ extension BLASBackend {
                 let acc = s + bq * bk
                 let mRow = acc + bq * dv
                 let lRow = mRow + bq
-                acc.initialize(repeating: 0, count: rows * dv)
                 mRow.initialize(repeating: -.infinity, count: rows)
                 lRow.initialize(repeating: 0, count: rows)
                 // Row i of the block sees keys 0 ... block.offset + i (causal, bottom-right aligned).
                 let kEnd = causal ? min(block.keys, block.offset + rows) : block.keys
+                if kEnd <= 0 { acc.initialize(repeating: 0, count: rows * dv) }  // no visible key: the rows stay 0
                 var k0 = 0
                 while k0 < kEnd {
                     let kb = min(bk, kEnd - k0)
@@ -131,8 +131,9 @@ extension BLASBackend {
                         }
                         onlineSoftmaxRow(sr, kb, &mRow[i], &lRow[i], acc + i * dv, dv)
                     }
+                    // The first key block writes the accumulator (the online softmax's rescale of it is a no-op then).
                     sgemm(transA: false, transB: false, m: rows, n: dv, k: kb, alpha: 1, a: s, lda: kb,
-                          b: vPtr + k0 * v.row, ldb: v.row, beta: 1, c: acc, ldc: dv)
+                          b: vPtr + k0 * v.row, ldb: v.row, beta: k0 == 0 ? 0 : 1, c: acc, ldc: dv)
                     k0 += kb
                 }
                 for i in 0..<rows {

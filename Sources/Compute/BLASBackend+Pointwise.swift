@@ -269,29 +269,31 @@ enum SiluActivation: Activation8 { @inline(__always) static func apply(_ v: F8) 
 enum ReluActivation: Activation8 { @inline(__always) static func apply(_ v: F8) -> F8 { v.replacing(with: 0, where: v .< 0) } }
 enum SigmoidActivation: Activation8 { @inline(__always) static func apply(_ v: F8) -> F8 { 1 / (1 + exp8(-v)) } }
 
-/// y[i] = op(x[i] + bias[i]) for i in 0..<n (bias optional; y may be x).
-func applyActivation(_ op: UnaryOp, _ x: UnsafePointer<Float>, bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+/// y[i] = op(x[i] + bias[i]) · multiplier[i] for i in 0..<n (bias and multiplier optional; y may be x).
+func applyActivation(_ op: UnaryOp, _ x: UnsafePointer<Float>, bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>, _ n: Int,
+                     multiplier: UnsafePointer<Float>? = nil) {
     switch op {
-    case .gelu: activationLoop(GeluActivation.self, x, bias, y, n)
-    case .geluTanh: activationLoop(GeluTanhActivation.self, x, bias, y, n)
-    case .silu: activationLoop(SiluActivation.self, x, bias, y, n)
-    case .relu: activationLoop(ReluActivation.self, x, bias, y, n)
-    case .sigmoid: activationLoop(SigmoidActivation.self, x, bias, y, n)
+    case .gelu: activationLoop(GeluActivation.self, x, bias, multiplier, y, n)
+    case .geluTanh: activationLoop(GeluTanhActivation.self, x, bias, multiplier, y, n)
+    case .silu: activationLoop(SiluActivation.self, x, bias, multiplier, y, n)
+    case .relu: activationLoop(ReluActivation.self, x, bias, multiplier, y, n)
+    case .sigmoid: activationLoop(SigmoidActivation.self, x, bias, multiplier, y, n)
     }
 }
 
 @inline(__always)
 private func activationLoop<A: Activation8>(_: A.Type, _ x: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
-                                            _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+                                            _ multiplier: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
     var i = 0
-    if let bias {
-        while i + 8 <= n { st8(y + i, A.apply(ld8(x + i) + ld8(bias + i))); i += 8 }
-    } else {
-        while i + 8 <= n { st8(y + i, A.apply(ld8(x + i))); i += 8 }
+    switch (bias, multiplier) {
+    case let (b?, m?): while i + 8 <= n { st8(y + i, A.apply(ld8(x + i) + ld8(b + i)) * ld8(m + i)); i += 8 }
+    case let (b?, nil): while i + 8 <= n { st8(y + i, A.apply(ld8(x + i) + ld8(b + i))); i += 8 }
+    case let (nil, m?): while i + 8 <= n { st8(y + i, A.apply(ld8(x + i)) * ld8(m + i)); i += 8 }
+    case (nil, nil): while i + 8 <= n { st8(y + i, A.apply(ld8(x + i))); i += 8 }
     }
     guard i < n else { return }
     var tail = SIMD8<Float>()
-    for j in i..<n { tail[j - i] = x[j] + (bias?[j] ?? 0) }
+    for j in i..<n { tail[j - i] = bias.map { x[j] + $0[j] } ?? x[j] }
     let o = A.apply(tail)
-    for j in i..<n { y[j] = o[j - i] }
+    for j in i..<n { y[j] = multiplier.map { o[j - i] * $0[j] } ?? o[j - i] }
 }

@@ -81,13 +81,13 @@ public final class BLASBackend: ComputeBackend, @unchecked Sendable {
     // MARK: - linear algebra
 
     public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor {
-        try linear(x, weight: weight, bias: bias, activation: nil)
+        try linear(x, weight: weight, bias: bias, activation: nil, multiplying: nil)
     }
 
-    /// `activation(x·wᵀ + b)`. With an activation the product is written without the bias and one pass adds the
-    /// bias and applies the activation in place (instead of pre-filling the bias for sgemm to read back, then a
-    /// separate activation pass into a new tensor).
-    public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, activation: UnaryOp?) throws -> Tensor {
+    /// `activation(x·wᵀ + b) · multiplier`. With an activation the product is written without the bias and one pass
+    /// adds the bias, applies the activation and multiplies in place (instead of pre-filling the bias for sgemm to
+    /// read back, then separate activation and multiply passes into new tensors).
+    public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, activation: UnaryOp?, multiplying multiplier: Tensor?) throws -> Tensor {
         guard weight.rank == 2, x.rank >= 1, x.shape[x.rank - 1] == weight.shape[1] else {
             throw ComputeError.shapeMismatch(op: "linear", message: "x \(x.shape), weight \(weight.shape)")
         }
@@ -99,6 +99,12 @@ public final class BLASBackend: ComputeBackend, @unchecked Sendable {
             guard b.count == outF else { throw ComputeError.shapeMismatch(op: "linear", message: "bias \(b.shape) for weight \(weight.shape)") }
         }
         let y = Tensor(uninitialized: Array(x.shape.dropLast()) + [outF])
+        if let multiplier {
+            try requireF32(multiplier, "linear multiplier")
+            guard activation != nil, multiplier.shape == y.shape else {
+                throw ComputeError.shapeMismatch(op: "linear", message: "multiplier \(multiplier.shape) for output \(y.shape) (needs an activation)")
+            }
+        }
         guard m > 0, outF > 0 else { return y }
         let yp = y.floats
         let prefill = bias != nil && activation == nil
@@ -121,9 +127,11 @@ public final class BLASBackend: ComputeBackend, @unchecked Sendable {
             }
         }
         if let activation {
-            let bp = bias?.floats
+            let bp = bias?.floats, mp = multiplier?.floats
             Parallel.forRanges(m, threads: threads, grain: max(1, Self.pointwiseGrain / max(outF, 1))) { r in
-                for row in r { applyActivation(activation, yp + row * outF, bias: bp, yp + row * outF, outF) }
+                for row in r {
+                    applyActivation(activation, yp + row * outF, bias: bp, yp + row * outF, outF, multiplier: mp.map { $0 + row * outF })
+                }
             }
         }
         return y

@@ -6,7 +6,7 @@
 ///
 /// | op | shapes | semantics (PyTorch equivalent) |
 /// |---|---|---|
-/// | `linear` | x [..., in], w [out, in] (f32/bf16), b [out] | `F.linear` = x·wᵀ + b, optionally followed by a `unary` activation (one op, so a backend can apply it while writing the product) |
+/// | `linear` | x [..., in], w [out, in] (f32/bf16), b [out], optional multiplier = output's shape | `F.linear` = x·wᵀ + b, optionally followed by a `unary` activation and then `* multiplier` (SwiGLU's `act(gate(x)) * up(x)`), one op so a backend can apply them while writing the product |
 /// | `matmul` | a [..., M, K], b [..., K, N] or [K, N] (or [..., N, K] with `transposeB`) | `torch.matmul` |
 /// | `add`, `mul` | a [...], b = a's shape or a trailing suffix of it (broadcast) | `a + b`, `a * b` |
 /// | `scale` | x, s | `x * s` |
@@ -31,7 +31,7 @@ public protocol ComputeBackend: AnyObject, Sendable {
     var name: String { get }
 
     func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor
-    func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, activation: UnaryOp?) throws -> Tensor
+    func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, activation: UnaryOp?, multiplying: Tensor?) throws -> Tensor
     func matmul(_ a: Tensor, _ b: Tensor, transposeB: Bool) throws -> Tensor
 
     func add(_ a: Tensor, _ b: Tensor) throws -> Tensor
@@ -72,6 +72,11 @@ public struct AttentionColumns: Sendable, CustomStringConvertible {
 }
 
 extension ComputeBackend {
+    /// `activation(x·wᵀ + b)`.
+    public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, activation: UnaryOp?) throws -> Tensor {
+        try linear(x, weight: weight, bias: bias, activation: activation, multiplying: nil)
+    }
+
     /// `convTranspose2x2` of an NCHW input.
     public func convTranspose2x2(_ x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor {
         try convTranspose2x2(x, weight: weight, bias: bias, inputLayout: .nchw)

@@ -18,6 +18,14 @@ public final class ProfilingBackend: ComputeBackend, @unchecked Sendable {
 
     public func reset() { lock.lock(); totals = [:]; lock.unlock() }
 
+    /// The report as aligned lines (time, share of `total` seconds, calls), in ms or s.
+    public func reportLines(total: Double, milliseconds: Bool) -> [String] {
+        report.map { r in
+            String(format: milliseconds ? "  %-18@ %8.2f ms %5.1f%% %6d calls" : "  %-18@ %8.3f s %5.1f%% %6d calls",
+                   r.op as NSString, milliseconds ? r.seconds * 1000 : r.seconds, 100 * r.seconds / max(total, 1e-12), r.calls)
+        }
+    }
+
     private func time<R>(_ op: String, _ body: () throws -> R) rethrows -> R {
         let t0 = DispatchTime.now().uptimeNanoseconds
         let r = try body()
@@ -30,8 +38,9 @@ public final class ProfilingBackend: ComputeBackend, @unchecked Sendable {
     }
 
     public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor { try time("linear") { try inner.linear(x, weight: weight, bias: bias) } }
-    public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, activation: UnaryOp?) throws -> Tensor {
-        try time(activation.map { "linear+\($0.rawValue)" } ?? "linear") { try inner.linear(x, weight: weight, bias: bias, activation: activation) }
+    public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, activation: UnaryOp?, multiplying: Tensor?) throws -> Tensor {
+        let label = (activation.map { "linear+\($0.rawValue)" } ?? "linear") + (multiplying == nil ? "" : "*")
+        return try time(label) { try inner.linear(x, weight: weight, bias: bias, activation: activation, multiplying: multiplying) }
     }
     public func matmul(_ a: Tensor, _ b: Tensor, transposeB: Bool) throws -> Tensor { try time("matmul") { try inner.matmul(a, b, transposeB: transposeB) } }
     public func add(_ a: Tensor, _ b: Tensor) throws -> Tensor { try time("add") { try inner.add(a, b) } }

@@ -16,7 +16,7 @@ final class ComputeOpsTests: XCTestCase {
         XCTAssertThrowsError(try be.linear(x, weight: try rng.tensor([19, 36]), bias: nil))
     }
 
-    /// `linear(activation:)` equals the product, bias and `unary` as separate ops, bit for bit, for f32 and bf16
+    /// `linear(activation:)` (and `multiplying:`) equals the product, bias, `unary` (and `mul`) as separate ops, bit for bit, for f32 and bf16
     /// weights (tiled and gemv paths), with and without bias, an output width that is not a multiple of 8, and
     /// enough rows for the threaded pass.
     func testLinearWithActivationEqualsSeparateOps() throws {
@@ -26,13 +26,18 @@ final class ComputeOpsTests: XCTestCase {
             let wb = try Tensor(borrowing: raw, shape: [45, 64], elementType: .bfloat16, owner: nil)
             for (w, rows) in [(wf, 3000), (wb, 3), (wb, 700)] {
                 let x = try rng.tensor([rows, 64]), b = try rng.tensor([45])
+                let multiplier = try rng.tensor([rows, 45])
                 for op in UnaryOp.allCases {
                     for bias in [b, nil] {
                         let fused = try be.linear(x, weight: w, bias: bias, activation: op).toArray()
-                        let separate = try be.unary(try be.linear(x, weight: w, bias: bias), op).toArray()
-                        XCTAssertEqual(fused, separate, "\(op) \(w.elementType) rows \(rows) bias \(bias != nil)")
+                        let activated = try be.unary(try be.linear(x, weight: w, bias: bias), op)
+                        XCTAssertEqual(fused, activated.toArray(), "\(op) \(w.elementType) rows \(rows) bias \(bias != nil)")
+                        let gated = try be.linear(x, weight: w, bias: bias, activation: op, multiplying: multiplier).toArray()
+                        XCTAssertEqual(gated, try be.mul(activated, multiplier).toArray(), "\(op) · multiplier, \(w.elementType) rows \(rows)")
                     }
                 }
+                XCTAssertThrowsError(try be.linear(x, weight: w, bias: b, activation: nil, multiplying: multiplier), "multiplier without activation")
+                XCTAssertThrowsError(try be.linear(x, weight: w, bias: b, activation: .silu, multiplying: try rng.tensor([rows, 44])), "multiplier shape")
             }
         }
     }

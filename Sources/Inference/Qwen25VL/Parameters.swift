@@ -58,8 +58,8 @@ struct QwenLinear {
 
     var outFeatures: Int { weight.shape[0] }
 
-    func callAsFunction(_ x: Tensor, _ backend: ComputeBackend, activation: UnaryOp? = nil) throws -> Tensor {
-        try backend.linear(x, weight: weight, bias: bias, activation: activation)
+    func callAsFunction(_ x: Tensor, _ backend: ComputeBackend, activation: UnaryOp? = nil, multiplying: Tensor? = nil) throws -> Tensor {
+        try backend.linear(x, weight: weight, bias: bias, activation: activation, multiplying: multiplying)
     }
 }
 

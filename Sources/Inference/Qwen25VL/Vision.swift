@@ -113,8 +113,9 @@ public enum Vision {
         }
 
         func callAsFunction(_ x: Tensor, _ backend: ComputeBackend) throws -> Tensor {
-            let g = try gate(x, backend, activation: .silu)
-            return try down(try backend.mul(g, try up(x, backend)), backend)
+            // SwiGLU act(gate(x)) · up(x), the activation and product applied while writing gate's output.
+            let gated = try gate(x, backend, activation: .silu, multiplying: try up(x, backend))
+            return try down(gated, backend)
         }
     }
 

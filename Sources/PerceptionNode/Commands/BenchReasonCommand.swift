@@ -25,6 +25,8 @@ struct BenchReasonCommand: ParsableCommand {
     @Option(help: "Python of the reference stack.") var python = ".venv-ref/bin/python"
     @Option(help: "Reference script.") var referenceScript = "tools/qwen/bench_reference.py"
     @Option(help: "Stages to run (comma-separated: vision,prefill,decode).") var stages = "vision,prefill,decode"
+    @Flag(help: "Also print time per compute op for the vision tower and the prefill (one extra profiled run of each, to stderr).")
+    var profile = false
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
@@ -140,6 +142,21 @@ struct BenchReasonCommand: ParsableCommand {
             report["decode"] = r
         }
         let peakMiB = Double(peakResidentBytes()) / 1_048_576
+        if profile {
+            let prof = ProfilingBackend(backend)
+            let profiled = try QwenVLModel(directory: model, backend: prof)  // the same memory-mapped weights
+            t0 = Date()
+            let v = try profiled.encodeImages(pixelValues: stacked.pixelValues, grids: stacked.grids)
+            let visionS = Date().timeIntervalSince(t0)
+            log(String(format: "profiled vision %.2f s:", visionS))
+            prof.reportLines(total: visionS, milliseconds: false).forEach { log($0) }
+            prof.reset()
+            t0 = Date()
+            _ = try profiled.prefill(inputIDs: ids, visionTokens: v, grids: stacked.grids, cache: profiled.makeCache())
+            let prefillS = Date().timeIntervalSince(t0)
+            log(String(format: "profiled prefill %.2f s:", prefillS))
+            prof.reportLines(total: prefillS, milliseconds: false).forEach { log($0) }
+        }
         report["peak_rss_mib"] = peakMiB
         log(String(format: "peak RSS %.0f MiB", peakMiB))
         if json {

@@ -70,13 +70,13 @@ struct BenchSAM2Command: ParsableCommand {
             let pe = try profiled.embed(rgb)
             let total = Double(DispatchTime.now().uptimeNanoseconds - s) / 1e9
             print(String(format: "profiled set_image %.3f s:", total))
-            for r in prof.report { print(String(format: "  %-18@ %8.3f s %5.1f%% %6d calls", r.op as NSString, r.seconds, 100 * r.seconds / total, r.calls)) }
+            prof.reportLines(total: total, milliseconds: false).forEach { print($0) }
             prof.reset()
             let s2 = DispatchTime.now().uptimeNanoseconds
             _ = try profiled.predict(pe, prompt: prompt, multimask: true)
             let total2 = Double(DispatchTime.now().uptimeNanoseconds - s2) / 1e9
             print(String(format: "profiled prompt %.2f ms:", total2 * 1000))
-            for r in prof.report { print(String(format: "  %-18@ %8.2f ms %5.1f%% %6d calls", r.op as NSString, r.seconds * 1000, 100 * r.seconds / total2, r.calls)) }
+            prof.reportLines(total: total2, milliseconds: true).forEach { print($0) }
         }
         if json {
             let obj: [String: Any] = [
