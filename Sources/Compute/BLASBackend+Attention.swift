@@ -1,3 +1,6 @@
+import CAttentionKernels
+import Foundation
+
 /// Where one attention operand's rows live: element (batch b, head h, row i, channel c) is at
 /// `base + b·batch + h·head + i·row + c`. Both layouts the backend accepts are strided views of this kind.
 struct AttentionOperand {
@@ -16,6 +19,20 @@ struct AttentionOperand {
     static func tokenMajor(_ t: Tensor, column: Int, headDim: Int) -> AttentionOperand {
         let (l, c) = (t.shape[1], t.shape[2])
         return AttentionOperand(base: t.floats + column, batch: l * c, head: headDim, row: c)
+    }
+}
+
+/// Which kernel non-causal attention uses on the BLAS backend.
+public enum AttentionKernel: String, Sendable {
+    /// The AVX-512 kernel (CAttentionKernels) where the CPU has AVX-512 and the head dimension is at most 128, else
+    /// `blas`.
+    case auto
+    /// OpenBLAS sgemm for the two products of every query block, the online softmax on 8 lanes.
+    case blas
+
+    /// `PERCEPTION_ATTENTION_KERNEL` (auto | blas), default auto.
+    public static var fromEnvironment: AttentionKernel {
+        ProcessInfo.processInfo.environment["PERCEPTION_ATTENTION_KERNEL"].flatMap(AttentionKernel.init(rawValue:)) ?? .auto
     }
 }
 
@@ -72,6 +89,11 @@ extension BLASBackend {
                        heads hq: Int, kvHeads hkv: Int, lq: Int, lk: Int, d: Int, dv: Int, scale: Float, causal: Bool,
                        segments: [Int]?) {
         let group = hq / hkv
+        if !causal, d <= 128, dv == d, attentionKernel == .auto, pn_attention_avx512_available() != 0 {
+            avx512Attention(q: q, k: k, v: v, out: out, batches: b, heads: hq, group: group, lq: lq, lk: lk, d: d, scale: scale,
+                            segments: segments)
+            return
+        }
         // (query start, rows, key start, key count, causal offset) per query block, shared by all batches and heads.
         struct Block { let q0: Int; let rows: Int; let k0: Int; let keys: Int; let offset: Int }
         let spans: [(Int, Int, Int, Int)] = segments.map { s in zip(s, s.dropFirst()).compactMap { $0 < $1 ? ($0, $1 - $0, $0, $1 - $0) : nil } }
@@ -145,6 +167,35 @@ extension BLASBackend {
         }
     }
 }
+extension BLASBackend {
+    /// One task per (batch, head, segment), each a call of the AVX-512 kernel (which packs its keys and values once
+    /// and walks all of the task's queries over them).
+    func avx512Attention(q: AttentionOperand, k: AttentionOperand, v: AttentionOperand, out: AttentionOperand, batches b: Int,
+                         heads hq: Int, group: Int, lq: Int, lk: Int, d: Int, scale: Float, segments: [Int]?) {
+        let spans: [(q0: Int, rows: Int, k0: Int, keys: Int)] = segments.map { s in
+            zip(s, s.dropFirst()).compactMap { $0 < $1 ? ($0, $1 - $0, $0, $1 - $0) : nil }
+        } ?? [(0, lq, 0, lk)]
+        guard !spans.isEmpty else { return }
+        let tasks = b * hq * spans.count
+        let workers = min(threads, tasks)
+        let scratchPer = ((spans.map { pn_attention_scratch_floats($0.keys, d) }.max() ?? 0) + 15) / 16 * 16
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: scratchPer * workers * 4, alignment: 64)
+        defer { scratch.deallocate() }
+        Parallel.forTasks(tasks, threads: workers) { task, worker in
+            let span = spans[task % spans.count]
+            let bh = task / spans.count
+            let h = bh % hq, bi = bh / hq
+            let kvh = h / group
+            pn_attention_avx512(q.base + bi * q.batch + h * q.head + span.q0 * q.row, q.row,
+                                k.base + bi * k.batch + kvh * k.head + span.k0 * k.row, k.row,
+                                v.base + bi * v.batch + kvh * v.head + span.k0 * v.row, v.row,
+                                out.base + bi * out.batch + h * out.head + span.q0 * out.row, out.row,
+                                span.rows, span.keys, d, scale,
+                                scratch.assumingMemoryBound(to: Float.self) + worker * scratchPer)
+        }
+    }
+}
+
 /// One row of the online softmax: turns scores into unnormalized probabilities against the running max,
 /// rescaling the running sum and the row's output accumulator when the max grows.
 @inline(__always)

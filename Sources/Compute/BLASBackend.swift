@@ -9,6 +9,8 @@ import Foundation
 public final class BLASBackend: ComputeBackend, @unchecked Sendable {
     public let threads: Int
     public let gemmThreading: GEMMThreading
+    /// Kernel for non-causal attention (`AttentionKernel.fromEnvironment` unless set).
+    public var attentionKernel = AttentionKernel.fromEnvironment
     public var name: String { "blas(openblas, \(threads) threads, \(gemmThreading.rawValue) gemm threading)" }
     private let blasLock = NSLock()
 

@@ -213,15 +213,23 @@ final class ComputeOpsTests: XCTestCase {
     }
 
     /// Token-major attention (heads read from column ranges of [B, L, C] rows, optional segments) against a plain
-    /// reference: fused qkv with spare columns, separate q/k/v with grouped heads, causal with unequal lengths,
-    /// segments of uneven sizes (including an empty one), and a segment longer than one block of queries.
+    /// reference, with both kernels (the AVX-512 one where the CPU has it, and OpenBLAS): fused qkv with spare
+    /// columns, separate q/k/v with grouped heads, causal with unequal lengths, segments of uneven sizes (including
+    /// an empty one), more keys than one 256-key chunk with a ragged end, query counts that are not multiples of
+    /// the 16-query block, and head dimensions of 1 to 8 vectors of 16 (8, 12, 72, 96, 112, 128).
     func testTokenMajorAttentionReadsColumnsHeadsAndSegments() throws {
         struct Case { let b, heads, kv, lq, lk, d: Int; let causal: Bool; let segments: [Int]?; let fused: Bool }
         let cases = [Case(b: 2, heads: 3, kv: 3, lq: 20, lk: 20, d: 8, causal: false, segments: nil, fused: true),
                      Case(b: 1, heads: 4, kv: 2, lq: 7, lk: 19, d: 16, causal: true, segments: nil, fused: false),
                      Case(b: 1, heads: 2, kv: 2, lq: 300, lk: 300, d: 12, causal: false, segments: [0, 16, 16, 200, 217, 300], fused: true),
-                     Case(b: 3, heads: 2, kv: 1, lq: 45, lk: 45, d: 72, causal: true, segments: [0, 9, 45], fused: false)]
-        for c in cases {
+                     Case(b: 3, heads: 2, kv: 1, lq: 45, lk: 45, d: 72, causal: true, segments: [0, 9, 45], fused: false),
+                     Case(b: 1, heads: 2, kv: 2, lq: 37, lk: 600, d: 72, causal: false, segments: nil, fused: false),
+                     Case(b: 2, heads: 4, kv: 2, lq: 70, lk: 70, d: 96, causal: false, segments: [0, 33, 70], fused: true),
+                     Case(b: 1, heads: 1, kv: 1, lq: 3, lk: 290, d: 112, causal: false, segments: nil, fused: false),
+                     Case(b: 1, heads: 2, kv: 1, lq: 50, lk: 50, d: 128, causal: false, segments: nil, fused: true)]
+        for kernel in [AttentionKernel.auto, .blas] { for c in cases {
+            let be = BLASBackend(threads: 2)
+            be.attentionKernel = kernel
             let extra = 5  // columns around the heads that must not be read
             let qCols = c.fused ? (c.heads + 2 * c.kv) * c.d + extra : c.heads * c.d + extra
             let q = try rng.tensor([c.b, c.lq, qCols])
@@ -252,10 +260,10 @@ final class ComputeOpsTests: XCTestCase {
                     var want = 0.0
                     for (n, j) in (k0..<last).enumerated() { want += p[n] * Double(va[(bi * c.lk + j) * vw + cols.v + kh * c.d + e]) }
                     let g = out[(bi * c.lq + i) * c.heads * c.d + h * c.d + e]
-                    XCTAssertEqual(Double(g), want, accuracy: 2e-6 * max(1, abs(want)), "case \(c) b\(bi) h\(h) row \(i) ch \(e)")
+                    XCTAssertEqual(Double(g), want, accuracy: 2e-6 * max(1, abs(want)), "\(kernel) kernel, case \(c) b\(bi) h\(h) row \(i) ch \(e)")
                 }
             } } } }
-        }
+        } }
         let x = try rng.tensor([1, 10, 24])
         XCTAssertThrowsError(try be.attention(tokenMajor: x, k: x, v: x, columns: .fused(width: 8), heads: 2, kvHeads: 2, headDim: 8,
                                               scale: 1, causal: false, segments: nil), "v's columns past the row")

@@ -1,0 +1,196 @@
+// Non-causal attention of one head with AVX-512, for the BLAS backend (Sources/Compute/BLASBackend+Attention.swift).
+//
+// K is packed once per call as Kᵀ in tiles of 32 keys ([keys/32][d][32], each tile contiguous) and V as [keys][dp] (dp = d rounded up to 16, zero padded), so that
+// every block of 16 queries streams them from cache without the per-call repacking an sgemm does. For each query
+// block: S = (scale·Q)·Kᵀ over chunks of 256 keys (8x32 register tiles), an online softmax (running max and sum
+// per row, exp on 16 lanes), and O += P·V (4 or 2 rows x dp register tiles). Only this file is compiled with
+// AVX-512 enabled, per function; callers check pn_attention_avx512_available() first.
+#include "CAttentionKernels.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#define QB 16    // queries per block
+#define KC 128   // keys per chunk (multiple of 32; 64-256 measured alike)
+#define TGT __attribute__((target("avx512f,avx512dq,fma")))
+
+int pn_attention_avx512_available(void) {
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+    }
+    return cached;
+}
+
+static long round_up(long x, long m) { return (x + m - 1) / m * m; }
+
+size_t pn_attention_scratch_floats(long keys, long d) {
+    long dp = round_up(d, 16), kp = round_up(keys, 32);
+    // Kᵀ, V, Q block, S block, O block, running max and sum; +16 per part for alignment.
+    return (size_t)(d * kp + kp * dp + QB * d + QB * KC + QB * dp + 2 * QB + 7 * 16);
+}
+
+// exp(x) for x <= 0 (scores minus their running max), Cephes polynomial; -inf and very negative inputs give 0.
+static inline TGT __m512 exp512(__m512 x) {
+    x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(-0.693359375f), x);
+    r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), r);
+    __m512 y = _mm512_set1_ps(1.9875691500e-4f);
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.3981999507e-3f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(8.3334519073e-3f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(4.1665795894e-2f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.6666665459e-1f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(5.0000001201e-1f));
+    y = _mm512_fmadd_ps(y, _mm512_mul_ps(r, r), r);
+    y = _mm512_add_ps(y, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(y, n);
+}
+
+static float *aligned_part(float **cursor, long count) {
+    float *p = (float *)(((size_t)*cursor + 63) & ~(size_t)63);
+    *cursor = p + count;
+    return p;
+}
+
+// S[r][0..<32] for 8 query rows of qb = qb[r]·(the 32 keys of one Kᵀ tile, [d][32]).
+static inline TGT void scores_8x32(const float *qb, long d, const float *tile, float *s, long lds) {
+    __m512 acc[8][2];
+    for (int r = 0; r < 8; r++) { acc[r][0] = _mm512_setzero_ps(); acc[r][1] = _mm512_setzero_ps(); }
+    for (long e = 0; e < d; e++) {
+        __m512 k0 = _mm512_load_ps(tile + e * 32), k1 = _mm512_load_ps(tile + e * 32 + 16);
+        for (int r = 0; r < 8; r++) {
+            __m512 qv = _mm512_set1_ps(qb[r * d + e]);
+            acc[r][0] = _mm512_fmadd_ps(qv, k0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(qv, k1, acc[r][1]);
+        }
+    }
+    for (int r = 0; r < 8; r++) {
+        _mm512_storeu_ps(s + r * lds, acc[r][0]);
+        _mm512_storeu_ps(s + r * lds + 16, acc[r][1]);
+    }
+}
+
+// O[r][:dp] += Σ_j P[r][j] · V[j][:dp] for R rows, DZ = dp / 16 vectors per row.
+#define PV_KERNEL(R, DZ)                                                                                    \
+    static inline TGT void pv_##R##_##DZ(const float *p, long ldp, const float *vp, long dp, long n, float *o) { \
+        __m512 acc[R][DZ];                                                                                  \
+        for (int r = 0; r < R; r++)                                                                         \
+            for (int z = 0; z < DZ; z++) acc[r][z] = _mm512_loadu_ps(o + r * dp + 16 * z);                  \
+        for (long j = 0; j < n; j++) {                                                                      \
+            __m512 vv[DZ];                                                                                  \
+            for (int z = 0; z < DZ; z++) vv[z] = _mm512_loadu_ps(vp + j * dp + 16 * z);                     \
+            for (int r = 0; r < R; r++) {                                                                   \
+                __m512 pr = _mm512_set1_ps(p[r * ldp + j]);                                                 \
+                for (int z = 0; z < DZ; z++) acc[r][z] = _mm512_fmadd_ps(pr, vv[z], acc[r][z]);             \
+            }                                                                                               \
+        }                                                                                                   \
+        for (int r = 0; r < R; r++)                                                                         \
+            for (int z = 0; z < DZ; z++) _mm512_storeu_ps(o + r * dp + 16 * z, acc[r][z]);                  \
+    }
+PV_KERNEL(4, 1) PV_KERNEL(4, 2) PV_KERNEL(4, 3) PV_KERNEL(4, 4) PV_KERNEL(4, 5) PV_KERNEL(4, 6)
+PV_KERNEL(2, 7) PV_KERNEL(2, 8)
+
+static TGT void pv_block(const float *p, long ldp, const float *vp, long dp, long n, float *o) {
+    switch (dp / 16) {
+    case 1: for (int r = 0; r < QB; r += 4) pv_4_1(p + r * ldp, ldp, vp, dp, n, o + r * dp); break;
+    case 2: for (int r = 0; r < QB; r += 4) pv_4_2(p + r * ldp, ldp, vp, dp, n, o + r * dp); break;
+    case 3: for (int r = 0; r < QB; r += 4) pv_4_3(p + r * ldp, ldp, vp, dp, n, o + r * dp); break;
+    case 4: for (int r = 0; r < QB; r += 4) pv_4_4(p + r * ldp, ldp, vp, dp, n, o + r * dp); break;
+    case 5: for (int r = 0; r < QB; r += 4) pv_4_5(p + r * ldp, ldp, vp, dp, n, o + r * dp); break;
+    case 6: for (int r = 0; r < QB; r += 4) pv_4_6(p + r * ldp, ldp, vp, dp, n, o + r * dp); break;
+    case 7: for (int r = 0; r < QB; r += 2) pv_2_7(p + r * ldp, ldp, vp, dp, n, o + r * dp); break;
+    default: for (int r = 0; r < QB; r += 2) pv_2_8(p + r * ldp, ldp, vp, dp, n, o + r * dp); break;
+    }
+}
+
+TGT void pn_attention_avx512(const float *q, long ldq, const float *k, long ldk, const float *v, long ldv, float *out,
+                             long ldo, long rows, long keys, long d, float scale, float *scratch) {
+    long dp = round_up(d, 16), kp = round_up(keys, 32);
+    float *cursor = scratch;
+    float *kt = aligned_part(&cursor, d * kp);
+    float *vp = aligned_part(&cursor, kp * dp);
+    float *qb = aligned_part(&cursor, QB * d);
+    float *s = aligned_part(&cursor, QB * KC);
+    float *o = aligned_part(&cursor, QB * dp);
+    float *m = aligned_part(&cursor, QB);
+    float *l = aligned_part(&cursor, QB);
+
+    for (long t = 0; t < kp / 32; t++) {
+        float *tile = kt + t * 32 * d;
+        for (long jj = 0; jj < 32; jj++) {
+            long j = t * 32 + jj;
+            if (j < keys) {
+                const float *src = k + j * ldk;
+                for (long e = 0; e < d; e++) tile[e * 32 + jj] = src[e];
+            } else {
+                for (long e = 0; e < d; e++) tile[e * 32 + jj] = 0;
+            }
+        }
+    }
+    for (long j = 0; j < kp; j++) {
+        float *dst = vp + j * dp;
+        if (j < keys) {
+            memcpy(dst, v + j * ldv, (size_t)d * sizeof(float));
+            for (long e = d; e < dp; e++) dst[e] = 0;
+        } else {
+            memset(dst, 0, (size_t)dp * sizeof(float));
+        }
+    }
+
+    for (long r0 = 0; r0 < rows; r0 += QB) {
+        long qn = rows - r0 < QB ? rows - r0 : QB;
+        for (long r = 0; r < QB; r++)
+            for (long e = 0; e < d; e++) qb[r * d + e] = r < qn ? q[(r0 + r) * ldq + e] * scale : 0;
+        memset(o, 0, (size_t)(QB * dp) * sizeof(float));
+        for (long r = 0; r < QB; r++) { m[r] = -INFINITY; l[r] = 0; }
+
+        for (long c0 = 0; c0 < keys; c0 += KC) {
+            long valid = keys - c0 < KC ? keys - c0 : KC;
+            long span = round_up(valid, 32);
+            for (long j = 0; j < span; j += 32) {
+                const float *tile = kt + (c0 + j) * d;  // tile (c0 + j) / 32
+                scores_8x32(qb, d, tile, s + j, KC);
+                scores_8x32(qb + 8 * d, d, tile, s + 8 * KC + j, KC);
+            }
+            for (long r = 0; r < QB; r++) {
+                float *sr = s + r * KC;
+                __m512 mx = _mm512_set1_ps(-INFINITY);
+                long j = 0;
+                for (; j + 16 <= valid; j += 16) mx = _mm512_max_ps(mx, _mm512_loadu_ps(sr + j));
+                float rowMax = _mm512_reduce_max_ps(mx);
+                for (; j < valid; j++) rowMax = sr[j] > rowMax ? sr[j] : rowMax;
+                float newMax = m[r] > rowMax ? m[r] : rowMax;
+                if (m[r] != -INFINITY && newMax > m[r]) {
+                    float corr = expf(m[r] - newMax);
+                    l[r] *= corr;
+                    for (long e = 0; e < dp; e++) o[r * dp + e] *= corr;
+                }
+                m[r] = newMax;
+                __m512 nm = _mm512_set1_ps(newMax), sum = _mm512_setzero_ps();
+                for (j = 0; j + 16 <= valid; j += 16) {
+                    __m512 p = exp512(_mm512_sub_ps(_mm512_loadu_ps(sr + j), nm));
+                    _mm512_storeu_ps(sr + j, p);
+                    sum = _mm512_add_ps(sum, p);
+                }
+                if (j < valid) {
+                    __mmask16 mask = (__mmask16)((1u << (valid - j)) - 1);
+                    __m512 p = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, sr + j), nm));
+                    p = _mm512_maskz_mov_ps(mask, p);
+                    _mm512_storeu_ps(sr + j, p);
+                    sum = _mm512_add_ps(sum, p);
+                    j += 16;
+                }
+                for (; j < span; j += 16) _mm512_storeu_ps(sr + j, _mm512_setzero_ps());
+                l[r] += _mm512_reduce_add_ps(sum);
+            }
+            pv_block(s, KC, vp + c0 * dp, dp, span, o);
+        }
+        for (long r = 0; r < qn; r++) {
+            float inv = l[r] > 0 ? 1 / l[r] : 0;
+            for (long e = 0; e < d; e++) out[(r0 + r) * ldo + e] = o[r * dp + e] * inv;
+        }
+    }
+}
