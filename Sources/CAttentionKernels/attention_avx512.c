@@ -7,6 +7,8 @@
 // AVX-512 enabled, per function; callers check pn_attention_avx512_available() first.
 #include "CAttentionKernels.h"
 
+#if defined(__x86_64__)
+
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
@@ -194,3 +196,17 @@ TGT void pn_attention_avx512(const float *q, long ldq, const float *k, long ldk,
         }
     }
 }
+
+#else  // not x86-64: no AVX-512; Compute uses its OpenBLAS path.
+
+int pn_attention_avx512_available(void) { return 0; }
+
+size_t pn_attention_scratch_floats(long keys, long d) { (void)keys; (void)d; return 0; }
+
+void pn_attention_avx512(const float *q, long ldq, const float *k, long ldk, const float *v, long ldv, float *out,
+                         long ldo, long rows, long keys, long d, float scale, float *scratch) {
+    (void)q; (void)ldq; (void)k; (void)ldk; (void)v; (void)ldv; (void)out; (void)ldo; (void)rows; (void)keys; (void)d;
+    (void)scale; (void)scratch;
+}
+
+#endif
