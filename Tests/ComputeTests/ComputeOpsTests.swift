@@ -215,8 +215,9 @@ final class ComputeOpsTests: XCTestCase {
     /// Token-major attention (heads read from column ranges of [B, L, C] rows, optional segments) against a plain
     /// reference, with both kernels (the AVX-512 one where the CPU has it, and OpenBLAS): fused qkv with spare
     /// columns, separate q/k/v with grouped heads, causal with unequal lengths, segments of uneven sizes (including
-    /// an empty one), more keys than one 256-key chunk with a ragged end, query counts that are not multiples of
-    /// the 16-query block, and head dimensions of 1 to 8 vectors of 16 (8, 12, 72, 96, 112, 128).
+    /// an empty one), more keys than one 128-key chunk with a ragged end, query counts that are not multiples of
+    /// the 16-query block, more queries than one 256-query super-block
+    /// (both the small-K/V order and the super-block order of the AVX-512 kernel), and head dimensions of 1 to 8 vectors of 16 (8, 12, 72, 96, 112, 128).
     func testTokenMajorAttentionReadsColumnsHeadsAndSegments() throws {
         struct Case { let b, heads, kv, lq, lk, d: Int; let causal: Bool; let segments: [Int]?; let fused: Bool }
         let cases = [Case(b: 2, heads: 3, kv: 3, lq: 20, lk: 20, d: 8, causal: false, segments: nil, fused: true),
@@ -226,7 +227,9 @@ final class ComputeOpsTests: XCTestCase {
                      Case(b: 1, heads: 2, kv: 2, lq: 37, lk: 600, d: 72, causal: false, segments: nil, fused: false),
                      Case(b: 2, heads: 4, kv: 2, lq: 70, lk: 70, d: 96, causal: false, segments: [0, 33, 70], fused: true),
                      Case(b: 1, heads: 1, kv: 1, lq: 3, lk: 290, d: 112, causal: false, segments: nil, fused: false),
-                     Case(b: 1, heads: 2, kv: 1, lq: 50, lk: 50, d: 128, causal: false, segments: nil, fused: true)]
+                     Case(b: 1, heads: 2, kv: 1, lq: 50, lk: 50, d: 128, causal: false, segments: nil, fused: true),
+                     Case(b: 1, heads: 2, kv: 1, lq: 530, lk: 70, d: 16, causal: false, segments: nil, fused: false),
+                     Case(b: 1, heads: 1, kv: 1, lq: 300, lk: 600, d: 128, causal: false, segments: nil, fused: false)]
         for kernel in [AttentionKernel.auto, .blas] { for c in cases {
             let be = BLASBackend(threads: 2)
             be.attentionKernel = kernel
