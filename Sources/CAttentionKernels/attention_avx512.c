@@ -1,11 +1,11 @@
 // Non-causal attention of one head with AVX-512, for the BLAS backend (Sources/Compute/BLASBackend+Attention.swift).
 //
-// K is packed once per call as Kᵀ in tiles of 32 keys ([keys/32][d][32], each tile contiguous) and V as [keys][dp] (dp = d rounded up to 16, zero padded), so that
-// queries read them without the per-call repacking an sgemm does. Queries go in super-blocks of 256 whose outputs
-// stay in L2; each chunk of 128 keys serves all 16-query blocks of a super-block in turn: S = (scale·Q)·Kᵀ (8x32
-// register tiles), an online softmax (running max and sum per row, exp on 16 lanes), O += P·V (4 or 2 rows x dp
-// register tiles). Only this file is compiled with
-// AVX-512 enabled, per function; callers check pn_attention_avx512_available() first.
+// K is packed once per call as Kᵀ in tiles of 32 keys ([keys/32][d][32], each tile contiguous) and V as [keys][dp]
+// (dp = d rounded up to 16, zero padded), so queries read them without the per-call repacking an sgemm does.
+// Queries go in blocks of 16 (in super-blocks of 256 whose outputs stay in L2 when K and V do not fit there); each
+// chunk of 128 keys gives S = (scale·Q)·Kᵀ (8x32 register tiles), an online softmax (running max and sum per row,
+// exp on 16 lanes) and O += P·V (4 or 2 rows x dp register tiles). Only the functions in this file are compiled
+// for AVX-512 (target attributes); callers check pn_attention_avx512_available() first.
 #include "CAttentionKernels.h"
 
 #if defined(__x86_64__)
@@ -179,9 +179,9 @@ TGT void pn_attention_avx512(const float *q, long ldq, const float *k, long ldk,
         }
     }
 
-    // When Kᵀ and V fit in L2 with room to spare, one query block at a time keeps its outputs in L1 (windowed
-    // attention: 12 ms vs 14 ms per hiera-l block); otherwise super-blocks keep K/V chunks in L2 (global: 252 vs
-    // 211 GFLOP/s).
+    // When Kᵀ and V fit in L2 with room to spare, one query block at a time keeps its outputs in L1 (a hiera-l
+    // windowed block, 16 x 256 tokens: 12.8 ms vs 14.1 ms); otherwise super-blocks keep each K/V chunk in L2 while
+    // it serves 16 query blocks (the global block: 251 vs 211 GFLOP/s).
     long sb = (d + dp) * kp * (long)sizeof(float) <= 512 * 1024 ? QB : SB;
     for (long r0 = 0; r0 < rows; r0 += sb) {
         long sn = rows - r0 < sb ? rows - r0 : sb;  // queries in this super-block
