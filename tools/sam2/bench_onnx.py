@@ -10,7 +10,6 @@ then --runs timed runs. Outputs are the backbone_fpn maps (strides 4, 8, 16; the
 before no_mem_embed); max_rel_error = max over outputs of max|ort - torch| / max|torch|.
     OMP_NUM_THREADS=2 .venv-ref/bin/python tools/sam2/bench_onnx.py --checkpoint /tmp/sam2-full-t/model.pt --size t --runs 5
 """
-import argparse
 import json
 import statistics
 import time
@@ -20,9 +19,8 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from bench_reference import CONFIGS, synthetic
+from bench_reference import arguments, load
 from make_fixtures import predictor_for
-from sam2.build_sam import build_sam2
 
 
 class Encoder(torch.nn.Module):
@@ -56,24 +54,12 @@ def timed(fn, runs):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--checkpoint", required=True)
-    ap.add_argument("--size", choices=sorted(CONFIGS), required=True)
-    ap.add_argument("--generation", choices=["sam2", "sam2.1"], default="sam2")
-    ap.add_argument("--image")
+    ap = arguments(runs=5)
     ap.add_argument("--onnx", help="where to write the exported encoder (default /tmp/sam2-<size>-encoder.onnx)")
-    ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    model, image = load(args)
+    model = model.eval()
     path = args.onnx or f"/tmp/sam2-{args.size}-encoder.onnx"
-    cfg = f"configs/{args.generation}/{args.generation}_{CONFIGS[args.size]}.yaml"
-    model = build_sam2(cfg, args.checkpoint, device="cpu").eval()
-    if args.image:
-        from PIL import Image
-        image = np.asarray(Image.open(args.image).convert("RGB"))
-    else:
-        image = synthetic()
     x = predictor_for(model)._transforms(image)[None].contiguous()
     encoder = Encoder(model).eval()
 

@@ -26,25 +26,37 @@ def synthetic(w=1280, h=720):
     return ((x * (c + 1) + y * (3 - c)) % 256).astype(np.uint8)
 
 
-def main():
+def arguments(runs):
+    """The options both reference benchmarks take (this one and bench_onnx.py)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--checkpoint", required=True)
     ap.add_argument("--size", choices=sorted(CONFIGS), required=True)
     ap.add_argument("--generation", choices=["sam2", "sam2.1"], default="sam2")
     ap.add_argument("--image")
-    ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--prompts", type=int, default=20)
+    ap.add_argument("--runs", type=int, default=runs)
     ap.add_argument("--threads", type=int, default=2)
-    args = ap.parse_args()
+    return ap
+
+
+def load(args):
+    """Sets the torch threads, builds the official model from the checkpoint; returns it and the image."""
     torch.set_num_threads(args.threads)
     cfg = f"configs/{args.generation}/{args.generation}_{CONFIGS[args.size]}.yaml"
     model = build_sam2(cfg, args.checkpoint, device="cpu")
-    predictor = SAM2ImagePredictor(model)
     if args.image:
         from PIL import Image
         image = np.asarray(Image.open(args.image).convert("RGB"))
     else:
         image = synthetic()
+    return model, image
+
+
+def main():
+    ap = arguments(runs=3)
+    ap.add_argument("--prompts", type=int, default=20)
+    args = ap.parse_args()
+    model, image = load(args)
+    predictor = SAM2ImagePredictor(model)
     h, w = image.shape[:2]
     embed, cpu = [], []
     with torch.inference_mode():
