@@ -89,19 +89,20 @@ extension BLASBackend {
                        heads hq: Int, kvHeads hkv: Int, lq: Int, lk: Int, d: Int, dv: Int, scale: Float, causal: Bool,
                        segments: [Int]?) {
         let group = hq / hkv
+        // (query start, rows, key start, keys) of each segment (all queries and keys without segments).
+        let spans: [(q0: Int, rows: Int, k0: Int, keys: Int)] = segments.map { s in
+            zip(s, s.dropFirst()).compactMap { $0 < $1 ? ($0, $1 - $0, $0, $1 - $0) : nil }
+        } ?? [(0, lq, 0, lk)]
         if !causal, d <= 128, dv == d, attentionKernel == .auto, pn_attention_avx512_available() != 0 {
-            avx512Attention(q: q, k: k, v: v, out: out, batches: b, heads: hq, group: group, lq: lq, lk: lk, d: d, scale: scale,
-                            segments: segments)
+            avx512Attention(q: q, k: k, v: v, out: out, batches: b, heads: hq, group: group, d: d, scale: scale, spans: spans)
             return
         }
         // (query start, rows, key start, key count, causal offset) per query block, shared by all batches and heads.
         struct Block { let q0: Int; let rows: Int; let k0: Int; let keys: Int; let offset: Int }
-        let spans: [(Int, Int, Int, Int)] = segments.map { s in zip(s, s.dropFirst()).compactMap { $0 < $1 ? ($0, $1 - $0, $0, $1 - $0) : nil } }
-            ?? [(0, lq, 0, lk)]
         // 256-query blocks: each block's keys and values are packed once for twice the rows (hiera-l attention
         // 1.38 -> 1.29 s against 128; 64 and 512 were slower, key blocks of 256-4096 made no difference).
-        var bq = min(256, spans.map(\.1).max() ?? 1)
-        func blockCount(_ size: Int) -> Int { spans.reduce(0) { $0 + ($1.1 + size - 1) / size } }
+        var bq = min(256, spans.map(\.rows).max() ?? 1)
+        func blockCount(_ size: Int) -> Int { spans.reduce(0) { $0 + ($1.rows + size - 1) / size } }
         while bq > 16, b * hq * blockCount(bq) < threads * 4 { bq /= 2 }
         var blocks: [Block] = []
         for (qs, ql, ks, kl) in spans {
@@ -171,10 +172,7 @@ extension BLASBackend {
     /// One task per (batch, head, segment), each a call of the AVX-512 kernel (which packs its keys and values once
     /// and walks all of the task's queries over them).
     func avx512Attention(q: AttentionOperand, k: AttentionOperand, v: AttentionOperand, out: AttentionOperand, batches b: Int,
-                         heads hq: Int, group: Int, lq: Int, lk: Int, d: Int, scale: Float, segments: [Int]?) {
-        let spans: [(q0: Int, rows: Int, k0: Int, keys: Int)] = segments.map { s in
-            zip(s, s.dropFirst()).compactMap { $0 < $1 ? ($0, $1 - $0, $0, $1 - $0) : nil }
-        } ?? [(0, lq, 0, lk)]
+                         heads hq: Int, group: Int, d: Int, scale: Float, spans: [(q0: Int, rows: Int, k0: Int, keys: Int)]) {
         guard !spans.isEmpty else { return }
         let tasks = b * hq * spans.count
         let workers = min(threads, tasks)

@@ -65,8 +65,8 @@ public final class HostBufferCache: @unchecked Sendable {
         clock &+= 1
         free[byteCount, default: []].append(Entry(pointer: pointer, stamp: clock))
         cachedBytes += byteCount
-        while cachedBytes > capacityBytes, let (size, index) = oldest() {
-            let entry = free[size, default: []].remove(at: index)
+        while cachedBytes > capacityBytes, let size = sizeOfOldest() {
+            let entry = free[size, default: []].removeFirst()
             if free[size]?.isEmpty == true { free[size] = nil }
             cachedBytes -= size
             evicted.append(entry.pointer)
@@ -85,14 +85,8 @@ public final class HostBufferCache: @unchecked Sendable {
         for p in all { p.deallocate() }
     }
 
-    private func oldest() -> (Int, Int)? {
-        // Entries of one size are in freeing order: the first is that size's oldest.
-        var best: (size: Int, stamp: UInt64)?
-        for (size, entries) in free {
-            guard let first = entries.first else { continue }
-            if let b = best, b.stamp <= first.stamp { continue }
-            best = (size, first.stamp)
-        }
-        return best.map { ($0.size, 0) }
+    /// The size whose first (oldest: entries of one size are in freeing order) block was freed longest ago.
+    private func sizeOfOldest() -> Int? {
+        free.compactMap { size, entries in entries.first.map { (size, $0.stamp) } }.min { $0.1 < $1.1 }?.0
     }
 }
