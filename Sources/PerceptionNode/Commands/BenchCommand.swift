@@ -9,6 +9,7 @@ struct BenchCommand: ParsableCommand {
             BenchBusCommand.self,
             BenchCameraCommand.self,
             BenchSAM2Command.self,
+            BenchGEMMCommand.self,
             BenchReasonCommand.self,
             BenchReplayCommand.self,
         ])

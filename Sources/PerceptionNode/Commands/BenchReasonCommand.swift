@@ -150,12 +150,16 @@ struct BenchReasonCommand: ParsableCommand {
             let visionS = Date().timeIntervalSince(t0)
             log(String(format: "profiled vision %.2f s:", visionS))
             prof.reportLines(total: visionS, milliseconds: false).forEach { log($0) }
+            log("  products by shape (rows x in -> out):")
+            prof.productLines().forEach { log("  " + $0) }
             prof.reset()
             t0 = Date()
             _ = try profiled.prefill(inputIDs: ids, visionTokens: v, grids: stacked.grids, cache: profiled.makeCache())
             let prefillS = Date().timeIntervalSince(t0)
             log(String(format: "profiled prefill %.2f s:", prefillS))
             prof.reportLines(total: prefillS, milliseconds: false).forEach { log($0) }
+            log("  products by shape (rows x in -> out):")
+            prof.productLines().forEach { log("  " + $0) }
         }
         report["peak_rss_mib"] = peakMiB
         log(String(format: "peak RSS %.0f MiB", peakMiB))

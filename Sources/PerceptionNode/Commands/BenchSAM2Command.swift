@@ -66,11 +66,16 @@ struct BenchSAM2Command: ParsableCommand {
         if profile {
             let prof = ProfilingBackend(backend)
             let profiled = try SAM2ImagePredictor(checkpoint: checkpoint, config: config, backend: prof)
+            // One untimed pass first: the new predictor's first run touches fresh memory (page faults in the ops).
+            _ = try profiled.embed(rgb)
+            prof.reset()
             let s = DispatchTime.now().uptimeNanoseconds
             let pe = try profiled.embed(rgb)
             let total = Double(DispatchTime.now().uptimeNanoseconds - s) / 1e9
             print(String(format: "profiled set_image %.3f s:", total))
             prof.reportLines(total: total, milliseconds: false).forEach { print($0) }
+            print("  products by shape (rows x in -> out):")
+            prof.productLines().forEach { print("  " + $0) }
             prof.reset()
             let s2 = DispatchTime.now().uptimeNanoseconds
             _ = try profiled.predict(pe, prompt: prompt, multimask: true)
