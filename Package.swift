@@ -47,10 +47,11 @@ let package = Package(
             name: "Camera",
             dependencies: ["Imaging", "CV4L2", "CTurboJPEG", "CZstd", "CLZ4", .product(name: "Logging", package: "swift-log")],
             swiftSettings: fastMath),
-        // AVX-512 attention kernel (C, per-function target attributes, chosen at run time by Compute).
-        .target(name: "CAttentionKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        // AVX-512 kernels in C (attention; matrix products with a small inner dimension), per-function target
+        // attributes, chosen at run time by Compute.
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
         // Tensors over a backend interface; the BLAS backend (OpenBLAS + SIMD kernels).
-        .target(name: "Compute", dependencies: ["COpenBLAS", "CAttentionKernels"], swiftSettings: fastMath + simdCodegen),
+        .target(name: "Compute", dependencies: ["COpenBLAS", "CKernels"], swiftSettings: fastMath + simdCodegen),
         // Checkpoint readers: PyTorch .pt (zip + strict unpickler), safetensors; memory-mapped.
         .target(name: "Checkpoint", swiftSettings: fastMath),
         // Models (SAM2, Qwen2.5-VL), tokenizer, reasoning-segmentation pipeline.

@@ -5,8 +5,8 @@
 // Queries go in blocks of 16 (in super-blocks of 256 whose outputs stay in L2 when K and V do not fit there); each
 // chunk of 128 keys gives S = (scale·Q)·Kᵀ (8x32 register tiles), an online softmax (running max and sum per row,
 // exp on 16 lanes) and O += P·V (4 or 2 rows x dp register tiles). Only the functions in this file are compiled
-// for AVX-512 (target attributes); callers check pn_attention_avx512_available() first.
-#include "CAttentionKernels.h"
+// for AVX-512 (target attributes); callers check pn_avx512_available() first.
+#include "CKernels.h"
 
 #if defined(__x86_64__)
 
@@ -19,7 +19,7 @@
 #define KC 128   // keys per chunk (multiple of 32; 64-256 measured alike)
 #define TGT __attribute__((target("avx512f,avx512dq,fma")))
 
-int pn_attention_avx512_available(void) {
+int pn_avx512_available(void) {
     static int cached = -1;
     if (cached < 0) {
         __builtin_cpu_init();
@@ -216,7 +216,7 @@ TGT void pn_attention_avx512(const float *q, long ldq, const float *k, long ldk,
 
 #else  // not x86-64: no AVX-512; Compute uses its OpenBLAS path.
 
-int pn_attention_avx512_available(void) { return 0; }
+int pn_avx512_available(void) { return 0; }
 
 size_t pn_attention_scratch_floats(long keys, long d) { (void)keys; (void)d; return 0; }
 

@@ -1,4 +1,4 @@
-import CAttentionKernels
+import CKernels
 import Foundation
 
 /// Where one attention operand's rows live: element (batch b, head h, row i, channel c) is at
@@ -24,7 +24,7 @@ struct AttentionOperand {
 
 /// Which kernel non-causal attention uses on the BLAS backend.
 public enum AttentionKernel: String, Sendable {
-    /// The AVX-512 kernel (CAttentionKernels) where the CPU has AVX-512 and the head dimension is at most 128, else
+    /// The AVX-512 kernel (CKernels) where the CPU has AVX-512 and the head dimension is at most 128, else
     /// `blas`.
     case auto
     /// OpenBLAS sgemm for the two products of every query block, the online softmax on 8 lanes.
@@ -93,7 +93,7 @@ extension BLASBackend {
         let spans: [(q0: Int, rows: Int, k0: Int, keys: Int)] = segments.map { s in
             zip(s, s.dropFirst()).compactMap { $0 < $1 ? ($0, $1 - $0, $0, $1 - $0) : nil }
         } ?? [(0, lq, 0, lk)]
-        if !causal, d <= 128, dv == d, attentionKernel == .auto, pn_attention_avx512_available() != 0 {
+        if !causal, d <= 128, dv == d, attentionKernel == .auto, AVX512Kernels.enabled {
             avx512Attention(q: q, k: k, v: v, out: out, batches: b, heads: hq, group: group, d: d, scale: scale, spans: spans)
             return
         }

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 @inline(__always) func ld8(_ p: UnsafePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
@@ -269,10 +270,19 @@ enum SiluActivation: Activation8 { @inline(__always) static func apply(_ v: F8) 
 enum ReluActivation: Activation8 { @inline(__always) static func apply(_ v: F8) -> F8 { v.replacing(with: 0, where: v .< 0) } }
 enum SigmoidActivation: Activation8 { @inline(__always) static func apply(_ v: F8) -> F8 { 1 / (1 + exp8(-v)) } }
 
+/// The C kernels' AVX-512 paths (attention, products with a small inner dimension, GELU).
+public enum AVX512Kernels {
+    /// Whether they run: the CPU has AVX-512 and `PERCEPTION_AVX512` is not `0`. Tests turn it off to compare with
+    /// the portable paths (set it while no computation runs).
+    nonisolated(unsafe) public static var enabled = pn_avx512_available() != 0 && ProcessInfo.processInfo.environment["PERCEPTION_AVX512"] != "0"
+}
+
 /// y[i] = op(x[i] + bias[i]) · multiplier[i] for i in 0..<n (bias and multiplier optional; y may be x).
+/// GELU runs on 16 lanes where the CPU has AVX-512 (`pn_gelu_avx512`, bit-identical to `GeluActivation`).
 func applyActivation(_ op: UnaryOp, _ x: UnsafePointer<Float>, bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>, _ n: Int,
                      multiplier: UnsafePointer<Float>? = nil) {
     switch op {
+    case .gelu where AVX512Kernels.enabled: pn_gelu_avx512(x, bias, multiplier, y, n)
     case .gelu: activationLoop(GeluActivation.self, x, bias, multiplier, y, n)
     case .geluTanh: activationLoop(GeluTanhActivation.self, x, bias, multiplier, y, n)
     case .silu: activationLoop(SiluActivation.self, x, bias, multiplier, y, n)

@@ -15,8 +15,11 @@ extension BLASBackend {
         let y = Tensor(uninitialized: [n, o, ho, wo])
         let ck = c * kh * kw, hw = ho * wo
         let direct = kh == 1 && kw == 1 && stride == (1, 1) && padding == (0, 0)
-        let cols = direct ? nil : UnsafeMutablePointer<Float>.allocate(capacity: ck * hw)
-        defer { cols?.deallocate() }
+        // im2col scratch from the activation arena (already-mapped pages; SAM2's patch embedding needs 37 MB).
+        let colsBytes = ck * hw * MemoryLayout<Float>.stride
+        let colsRaw = direct ? nil : HostBufferCache.shared.take(byteCount: colsBytes)
+        defer { if let colsRaw { HostBufferCache.shared.give(colsRaw, byteCount: colsBytes) } }
+        let cols = colsRaw?.bindMemory(to: Float.self, capacity: ck * hw)
         let xp = x.floats, yp = y.floats, wp = weight.floats
         for ni in 0..<n {
             let xs = xp + ni * c * h * w
@@ -65,8 +68,10 @@ extension BLASBackend {
         let hw = h * w
         let y = Tensor(uninitialized: [n, o, 2 * h, 2 * w])
         guard n > 0, o > 0, hw > 0 else { return y }
-        let t = UnsafeMutablePointer<Float>.allocate(capacity: o * 4 * hw)
-        defer { t.deallocate() }
+        let tBytes = o * 4 * hw * MemoryLayout<Float>.stride
+        let tRaw = HostBufferCache.shared.take(byteCount: tBytes)
+        defer { HostBufferCache.shared.give(tRaw, byteCount: tBytes) }
+        let t = tRaw.bindMemory(to: Float.self, capacity: o * 4 * hw)
         let xp = x.floats, yp = y.floats, wp = weight.floats
         let bp = bias?.floats
         for ni in 0..<n {

@@ -1,3 +1,4 @@
+import CKernels
 import COpenBLAS
 import Foundation
 
@@ -11,6 +12,8 @@ public final class BLASBackend: ComputeBackend, @unchecked Sendable {
     public let gemmThreading: GEMMThreading
     /// Kernel for non-causal attention (`AttentionKernel.fromEnvironment` unless set).
     public var attentionKernel = AttentionKernel.fromEnvironment
+    /// Kernel for `linear` products with a small inner dimension (`GEMMKernel.fromEnvironment` unless set).
+    public var gemmKernel = GEMMKernel.fromEnvironment
     public var name: String { "blas(openblas, \(threads) threads, \(gemmThreading.rawValue) gemm threading)" }
     private let blasLock = NSLock()
 
@@ -109,6 +112,11 @@ public final class BLASBackend: ComputeBackend, @unchecked Sendable {
         }
         guard m > 0, outF > 0 else { return y }
         let yp = y.floats
+        if weight.elementType == .float32, usesPackedKernel(rows: m, inFeatures: inF) {
+            packedLinear(x: x.floats, m: m, k: inF, w: weight.floats, n: outF, bias: bias?.floats, y: yp,
+                         activation: activation, multiplier: multiplier?.floats)
+            return y
+        }
         let prefill = bias != nil && activation == nil
         if prefill, let b = bias {
             let bp = b.floats
@@ -139,24 +147,60 @@ public final class BLASBackend: ComputeBackend, @unchecked Sendable {
         return y
     }
 
+    /// Products that go to the AVX-512 kernel (`CKernels/gemm_avx512.c`) instead of sgemm: inner dimension up to
+    /// `GEMMKernel.maxInFeatures` and at least `GEMMKernel.minRows` rows (fewer rows do not repay packing the
+    /// weights), on a CPU with AVX-512, unless `gemmKernel` is `.blas`.
+    public func usesPackedKernel(rows m: Int, inFeatures k: Int) -> Bool {
+        gemmKernel == .auto && k >= 1 && k <= GEMMKernel.maxInFeatures && m >= GEMMKernel.minRows && AVX512Kernels.enabled
+    }
+
+    /// `activation(x·wᵀ + b) · multiplier` with the AVX-512 kernel: the weights are packed once (threads take
+    /// disjoint panels), then each thread takes a contiguous range of rows and works through it in blocks of
+    /// `GEMMKernel.rowBlock` rows, applying the activation to each block while it is still in L2.
+    private func packedLinear(x: UnsafePointer<Float>, m: Int, k: Int, w: UnsafePointer<Float>, n: Int, bias: UnsafePointer<Float>?,
+                              y: UnsafeMutablePointer<Float>, activation: UnaryOp?, multiplier: UnsafePointer<Float>?) {
+        HostBufferCache.shared.withScratch(floats: pn_gemm_packed_floats(n, k)) { packed in
+            let panels = (n + 31) / 32
+            Parallel.forRanges(panels, threads: threads, grain: max(1, 16384 / k)) { r in
+                pn_gemm_pack_weights(w, k, n, k, r.lowerBound * 32, min(n, r.upperBound * 32), packed)
+            }
+            let parts = min(threads, max(1, m / GEMMKernel.minRows))
+            let per = ((m + parts - 1) / parts + 11) / 12 * 12  // whole 12-row register tiles per thread
+            Parallel.forTasks(parts, threads: parts) { t, _ in
+                var i = t * per
+                let end = min(m, i + per)
+                while i < end {
+                    let rows = min(GEMMKernel.rowBlock, end - i)
+                    pn_gemm_avx512(x + i * k, k, rows, k, packed, n, bias, y + i * n, n)
+                    if let activation {
+                        for row in i..<(i + rows) {
+                            applyActivation(activation, y + row * n, bias: nil, y + row * n, n, multiplier: multiplier.map { $0 + row * n })
+                        }
+                    }
+                    i += rows
+                }
+            }
+        }
+    }
+
     /// y[m, outF] (+)= x[m, inF] · wᵀ with w bf16 [outF, inF]: rows of w are widened tile by tile.
     private func bf16TiledGemm(x: UnsafePointer<Float>, m: Int, w: UnsafePointer<UInt16>, outF: Int, inF: Int,
                                y: UnsafeMutablePointer<Float>, beta: Float) {
         // 4M floats (16 MiB) of widened rows per product: OpenBLAS repacks the whole of x for every call, so small
         // tiles repack it many times (1M-float tiles: the 3B prefill at 70% of sgemm; 4M: 82%; 8M: no better).
         let tile = max(16, min(outF, (1 << 22) / max(inF, 1)))
-        let buf = UnsafeMutablePointer<Float>.allocate(capacity: tile * inF)
-        defer { buf.deallocate() }
-        var j0 = 0
-        while j0 < outF {
-            let nt = min(tile, outF - j0)
-            let src = w + j0 * inF
-            Parallel.forRanges(nt * inF, threads: threads, grain: 1 << 16) { r in
-                widenBF16(src + r.lowerBound, buf + r.lowerBound, r.count)
+        HostBufferCache.shared.withScratch(floats: tile * inF) { buf in
+            var j0 = 0
+            while j0 < outF {
+                let nt = min(tile, outF - j0)
+                let src = w + j0 * inF
+                Parallel.forRanges(nt * inF, threads: threads, grain: 1 << 16) { r in
+                    widenBF16(src + r.lowerBound, buf + r.lowerBound, r.count)
+                }
+                gemm(transA: false, transB: true, m: m, n: nt, k: inF, alpha: 1, a: x, lda: inF, b: buf, ldb: inF,
+                      beta: beta, c: y + j0, ldc: outF)
+                j0 += nt
             }
-            gemm(transA: false, transB: true, m: m, n: nt, k: inF, alpha: 1, a: x, lda: inF, b: buf, ldb: inF,
-                  beta: beta, c: y + j0, ldc: outF)
-            j0 += nt
         }
     }
 
@@ -229,6 +273,28 @@ public final class BLASBackend: ComputeBackend, @unchecked Sendable {
 
     func requireF32(_ t: Tensor, _ op: String) throws {
         guard t.elementType == .float32 else { throw ComputeError.unsupportedElementType(op: op, t.elementType) }
+    }
+}
+
+/// Which kernel `linear` uses for float32 weights with a small inner dimension.
+public enum GEMMKernel: String, Sendable {
+    /// The AVX-512 kernel (CKernels/gemm_avx512.c) for products with at most `maxInFeatures` inputs and at least
+    /// `minRows` rows where the CPU has AVX-512; sgemm otherwise.
+    case auto
+    /// Always OpenBLAS sgemm.
+    case blas
+
+    /// Up to this inner dimension the kernel beats sgemm (hiera-t/l shapes, `bench gemm`, BENCHMARKS.md): k = 96
+    /// +25-35%, 144 +10-25%, 192-288 +5-10%, 384 about even; at k = 576 over 4096 rows sgemm is 8% faster.
+    public static let maxInFeatures = 384
+    /// Fewer rows than this do not repay packing the weights.
+    public static let minRows = 64
+    /// Rows per kernel call: the block's output (and the activation applied to it) stays in L2.
+    static let rowBlock = 192
+
+    /// `PERCEPTION_GEMM_KERNEL` (auto | blas), default auto.
+    public static var fromEnvironment: GEMMKernel {
+        ProcessInfo.processInfo.environment["PERCEPTION_GEMM_KERNEL"].flatMap(GEMMKernel.init(rawValue:)) ?? .auto
     }
 }
 

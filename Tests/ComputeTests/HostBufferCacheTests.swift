@@ -1,49 +1,97 @@
 import Compute
 import XCTest
 
-/// The activation-buffer cache: freed blocks come back for the same size, most recent first; the cap evicts the
-/// least recently freed; small blocks and a zero cap bypass it.
+/// The activation arena: freed blocks stay mapped and come back best-fit, neighbours merge, wholly free segments
+/// beyond the cap go back to the system; small blocks and a zero cap bypass it.
 final class HostBufferCacheTests: XCTestCase {
-    func testReusesBlocksOfTheSameSizeWithinTheCap() {
-        let mib = 1 << 20
-        let cache = HostBufferCache(capacityBytes: 3 * mib)
-        let a = cache.take(byteCount: mib), b = cache.take(byteCount: mib)
-        XCTAssertEqual(Int(bitPattern: a) % 64, 0, "64-byte aligned")
-        cache.give(a, byteCount: mib)
-        cache.give(b, byteCount: mib)
-        XCTAssertEqual(cache.heldBytes, 2 * mib)
-        XCTAssertEqual(cache.take(byteCount: mib), b, "most recently freed first")
-        XCTAssertEqual(cache.take(byteCount: mib), a)
-        XCTAssertEqual(cache.heldBytes, 0)
+    let mib = 1 << 20
 
-        // Over the cap the oldest go: hold a (1 MiB) then c (2 MiB); freeing d (1 MiB) evicts a, the oldest.
-        let c = cache.take(byteCount: 2 * mib), d = cache.take(byteCount: mib)
-        cache.give(a, byteCount: mib)
-        cache.give(c, byteCount: 2 * mib)
-        cache.give(d, byteCount: mib)
-        XCTAssertEqual(cache.heldBytes, 3 * mib)
-        XCTAssertEqual(cache.take(byteCount: mib), d, "a was evicted, d is the only 1 MiB block")
-        XCTAssertEqual(cache.take(byteCount: 2 * mib), c)
-        let fresh = cache.take(byteCount: mib)
-        XCTAssertEqual(cache.heldBytes, 0)
-        for (p, n) in [(d, mib), (c, 2 * mib), (fresh, mib)] { cache.give(p, byteCount: n) }
-        // A block bigger than the cap is never held.
-        cache.give(cache.take(byteCount: 4 * mib), byteCount: 4 * mib)
-        XCTAssertLessThanOrEqual(cache.heldBytes, 3 * mib)
-        cache.trim()
-        XCTAssertEqual(cache.heldBytes, 0)
+    func testFreedBlocksAreReusedAndMerged() {
+        let arena = HostBufferCache(capacityBytes: 256 * mib)
+        let a = arena.take(byteCount: mib), b = arena.take(byteCount: 3 * mib), c = arena.take(byteCount: mib)
+        XCTAssertEqual(Int(bitPattern: a) % 4096, 0, "page aligned")
+        XCTAssertEqual(arena.mappedBytes, HostBufferCache.segmentBytes, "one segment serves all three")
+        arena.give(b, byteCount: 3 * mib)
+        XCTAssertEqual(arena.take(byteCount: 2 * mib), b, "best fit: the 3 MiB hole, not the segment's tail")
+        arena.give(b, byteCount: 2 * mib)
+        // Freeing a and c merges a, the hole and c into one range that a 5 MiB block fits exactly.
+        arena.give(a, byteCount: mib)
+        arena.give(c, byteCount: mib)
+        XCTAssertEqual(arena.heldBytes, HostBufferCache.segmentBytes, "everything free again")
+        XCTAssertEqual(arena.take(byteCount: 5 * mib), a, "merged ranges serve a larger block from the start")
+        arena.give(a, byteCount: 5 * mib)
+        arena.trim()
+        XCTAssertEqual(arena.mappedBytes, 0)
+        XCTAssertEqual(arena.heldBytes, 0)
     }
 
-    func testSmallBlocksAndZeroCapBypassTheCache() {
-        let cache = HostBufferCache(capacityBytes: 1 << 20)
-        cache.give(cache.take(byteCount: 4096), byteCount: 4096)
-        XCTAssertEqual(cache.heldBytes, 0, "blocks under \(HostBufferCache.minimumBytes) bytes go straight back to malloc")
+    func testLargeBlocksGetTheirOwnSegmentAndTheCapReleasesWhollyFreeOnes() {
+        let roomy = HostBufferCache(capacityBytes: 200 * mib)
+        let big = roomy.take(byteCount: 70 * mib + 5)
+        XCTAssertEqual(roomy.mappedBytes, 72 * mib, "a block over 64 MiB gets a segment of its size rounded up to 2 MiB")
+        let small = roomy.take(byteCount: mib)
+        XCTAssertEqual(roomy.mappedBytes, 72 * mib, "the small block is cut from that segment's tail")
+        roomy.give(big, byteCount: 70 * mib + 5)
+        XCTAssertEqual(roomy.take(byteCount: 62 * mib), big, "a later block reuses the freed range")
+        roomy.give(big, byteCount: 62 * mib)
+        roomy.give(small, byteCount: mib)
+        XCTAssertEqual(roomy.heldBytes, 72 * mib, "under the cap everything stays mapped")
+        roomy.trim()
+        XCTAssertEqual(roomy.mappedBytes, 0)
+
+        let tight = HostBufferCache(capacityBytes: 100 * mib)
+        let large = tight.take(byteCount: 70 * mib), other = tight.take(byteCount: 3 * mib)
+        XCTAssertEqual(tight.mappedBytes, 70 * mib + HostBufferCache.segmentBytes, "70 MiB fills its own segment")
+        tight.give(other, byteCount: 3 * mib)
+        XCTAssertEqual(tight.heldBytes, HostBufferCache.segmentBytes)
+        // 70 + 64 MiB free > 100 MiB: the oldest wholly free segment (the 70 MiB one) goes back.
+        tight.give(large, byteCount: 70 * mib)
+        XCTAssertEqual(tight.mappedBytes, HostBufferCache.segmentBytes)
+        XCTAssertEqual(tight.heldBytes, HostBufferCache.segmentBytes)
+        tight.trim()
+        XCTAssertEqual(tight.mappedBytes, 0)
+    }
+
+    /// Random sizes and lifetimes: live blocks never overlap (each keeps its own fill pattern), and once
+    /// everything is freed each segment is one free range again.
+    func testRandomWorkloadKeepsBlocksDisjoint() {
+        let arena = HostBufferCache(capacityBytes: 512 * mib)
+        var rng = SystemRandomNumberGenerator()
+        var live: [(UnsafeMutableRawPointer, Int, UInt8)] = []
+        for step in 0..<400 {
+            if !live.isEmpty, Int.random(in: 0..<3, using: &rng) == 0 || live.count > 24 {
+                let (p, n, tag) = live.remove(at: Int.random(in: 0..<live.count, using: &rng))
+                let bytes = p.assumingMemoryBound(to: UInt8.self)
+                XCTAssertTrue(bytes[0] == tag && bytes[n / 2] == tag && bytes[n - 1] == tag, "block overwritten at step \(step)")
+                arena.give(p, byteCount: n)
+            } else {
+                let n = Int.random(in: HostBufferCache.minimumBytes...(Bool.random(using: &rng) ? 2 * mib : 48 * mib), using: &rng)
+                let p = arena.take(byteCount: n)
+                let tag = UInt8(truncatingIfNeeded: step)
+                p.initializeMemory(as: UInt8.self, repeating: tag, count: n)
+                live.append((p, n, tag))
+            }
+        }
+        for (p, n, tag) in live {
+            XCTAssertEqual(p.assumingMemoryBound(to: UInt8.self)[n - 1], tag)
+            arena.give(p, byteCount: n)
+        }
+        XCTAssertEqual(arena.heldBytes, arena.mappedBytes, "all memory free")
+        arena.trim()
+        XCTAssertEqual(arena.mappedBytes, 0, "every segment merged back into one free range")
+    }
+
+    func testSmallBlocksAndZeroCapBypassTheArena() {
+        let arena = HostBufferCache(capacityBytes: mib)
+        arena.give(arena.take(byteCount: 4096), byteCount: 4096)
+        XCTAssertEqual(arena.mappedBytes, 0, "blocks under \(HostBufferCache.minimumBytes) bytes go straight to malloc")
         let off = HostBufferCache(capacityBytes: 0)
-        off.give(off.take(byteCount: 1 << 20), byteCount: 1 << 20)
+        off.give(off.take(byteCount: mib), byteCount: mib)
+        XCTAssertEqual(off.mappedBytes, 0)
         XCTAssertEqual(off.heldBytes, 0)
     }
 
-    /// Tensors return their storage to the shared cache and get it back: a model's next layer reuses the pages.
+    /// Tensors return their storage to the shared arena and get it back: a model's next layer reuses the pages.
     func testTensorsReuseFreedStorage() {
         let shape = [256, 1024]  // 1 MiB
         var first: UnsafeMutableRawPointer?

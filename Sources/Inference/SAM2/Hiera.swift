@@ -31,19 +31,58 @@ struct HieraBlock {
 
     /// x: [1, H, W, dim] (NHWC) and `normed` = norm1(x) -> [1, H', W', dimOut], and `next`'s norm1 of that when a
     /// block follows (each residual add is fused with the norm that reads its result).
+    ///
+    /// The branches are separate functions so that their intermediates (windows, qkv, attention output, the MLP's
+    /// hidden layer) are released when each returns: as locals of one function they stayed alive to its end, which
+    /// on hiera-l's first stage held ~10 tensors of 36 MiB at once.
     func callAsFunction(_ x: Tensor, normed: Tensor, next: LayerNorm?, _ be: ComputeBackend) throws -> (out: Tensor, nextNormed: Tensor?) {
-        let (h, w) = (x.shape[1], x.shape[2])
+        let (x1, normed2) = try attentionResidual(x, normed: normed, be)
+        let m = try mlpProduct(normed2, withBias: next == nil, be)
+        guard let next else { return (try be.add(x1, m), nil) }
+        let (out, nextNormed) = try be.addLayerNorm(x1, m, bias: mlp.layers[1].bias, weight: next.weight, normBias: next.bias, eps: next.eps)
+        return (out, nextNormed)
+    }
+
+    /// The MLP's output; without its last bias when that is added with the residual (a block follows).
+    private func mlpProduct(_ normed2: Tensor, withBias: Bool, _ be: ComputeBackend) throws -> Tensor {
+        let hidden = try mlp.layers[0](normed2, be, activation: mlp.activation)
+        return try be.linear(hidden, weight: mlp.layers[1].weight, bias: withBias ? mlp.layers[1].bias : nil)
+    }
+
+    /// (x + attention branch, norm2 of that).
+    private func attentionResidual(_ x: Tensor, normed: Tensor, _ be: ComputeBackend) throws -> (Tensor, Tensor) {
         var shortcut = x
         if let proj {
             shortcut = try be.maxPool2x2(try proj(normed, be), layout: .nhwc)
         }
+        let y = try attention(normed, outH: shortcut.shape[1], outW: shortcut.shape[2], be)
+        return try be.addLayerNorm(shortcut, y, bias: attnProj.bias, weight: norm2.weight, normBias: norm2.bias, eps: norm2.eps)
+    }
+
+    /// Windowed (or global) attention with optional query pooling, projected (without its bias: a per-channel bias
+    /// commutes with the unpartition and is added with the residual) and unpartitioned to [1, outH, outW, dimOut].
+    private func attention(_ normed: Tensor, outH: Int, outW: Int, _ be: ComputeBackend) throws -> Tensor {
+        let ws = windowSize
+        let projected = try attendWindows(normed, be)
+        guard ws > 0 else { return try projected.reshaped([1, outH, outW, dimOut]) }
+        // Unpartition (the window size halves when queries were pooled) and crop the padding.
+        let ows = poolQuery ? ws / 2 : ws
+        let oph = (outH + ows - 1) / ows * ows, opw = (outW + ows - 1) / ows * ows
+        let r = try projected.reshaped([oph / ows, opw / ows, ows, ows, dimOut])
+        var y = try be.permute(r, [0, 2, 1, 3, 4]).reshaped([1, oph, opw, dimOut])
+        if oph != outH { y = try be.slice(y, dim: 1, start: 0, end: outH) }
+        if opw != outW { y = try be.slice(y, dim: 2, start: 0, end: outW) }
+        return y
+    }
+
+    /// normed [1, H, W, dim] -> projected attention output per window, [nW, qh, qw, dimOut].
+    private func attendWindows(_ normed: Tensor, _ be: ComputeBackend) throws -> Tensor {
+        let (h, w) = (normed.shape[1], normed.shape[2])
         // Partition into windows: [nW, ws, ws, C] (zero padded bottom/right); global attention is one window.
         let ws = windowSize
-        var windows: Tensor
-        var (ph, pw) = (h, w)
+        let windows: Tensor
         if ws > 0 {
-            ph = (h + ws - 1) / ws * ws
-            pw = (w + ws - 1) / ws * ws
+            let ph = (h + ws - 1) / ws * ws, pw = (w + ws - 1) / ws * ws
             let padded = try pad(normed, toHeight: ph, width: pw, be)
             let r = try padded.reshaped([ph / ws, ws, pw / ws, ws, dim])
             windows = try be.permute(r, [0, 2, 1, 3, 4]).reshaped([(ph / ws) * (pw / ws), ws, ws, dim])
@@ -51,44 +90,26 @@ struct HieraBlock {
             windows = try normed.reshaped([1, h, w, dim])
         }
         let nW = windows.shape[0], wh = windows.shape[1], ww = windows.shape[2]
+        let attn = try attend(windows, be)
+        let (qh, qw) = poolQuery ? (wh / 2, ww / 2) : (wh, ww)
+        return try be.linear(try attn.reshaped([nW, qh, qw, dimOut]), weight: attnProj.weight, bias: nil)
+    }
+
+    /// windows [nW, wh, ww, dim] -> attention output [nW, qh·qw, dimOut] (queries pooled 2x2 when `poolQuery`).
+    private func attend(_ windows: Tensor, _ be: ComputeBackend) throws -> Tensor {
+        let nW = windows.shape[0], wh = windows.shape[1], ww = windows.shape[2]
         let hd = dimOut / heads
         // qkv: [nW, T, 3·dimOut] laid out q | k | v, heads read in place by the attention (no head transposes).
         let qkvOut = try qkv(windows, be).reshaped([nW, wh * ww, 3 * dimOut])
         var q = qkvOut
-        var (qh, qw) = (wh, ww)
         var columns = AttentionColumns.fused(width: dimOut)
         if poolQuery {
             let spatial = try be.slice(try qkvOut.reshaped([nW, wh, ww, 3 * dimOut]), dim: 3, start: 0, end: dimOut)
-            qh = wh / 2
-            qw = ww / 2
-            q = try be.maxPool2x2(spatial, layout: .nhwc).reshaped([nW, qh * qw, dimOut])
+            q = try be.maxPool2x2(spatial, layout: .nhwc).reshaped([nW, (wh / 2) * (ww / 2), dimOut])
             columns = AttentionColumns(q: 0, k: dimOut, v: 2 * dimOut)
         }
-        let attn = try be.attention(tokenMajor: q, k: qkvOut, v: qkvOut, columns: columns, heads: heads, kvHeads: heads,
-                                    headDim: hd, scale: 1 / Float(hd).squareRoot(), causal: false, segments: nil)
-        let merged = try attn.reshaped([nW, qh, qw, dimOut])
-        // The projection's bias is added with the residual (a per-channel bias commutes with the unpartition).
-        let projected = try be.linear(merged, weight: attnProj.weight, bias: nil)
-        // Unpartition (window size halves when queries were pooled) and crop the padding.
-        let outH = shortcut.shape[1], outW = shortcut.shape[2]
-        var y: Tensor
-        if ws > 0 {
-            let ows = poolQuery ? ws / 2 : ws
-            let oph = (outH + ows - 1) / ows * ows, opw = (outW + ows - 1) / ows * ows
-            let r = try projected.reshaped([oph / ows, opw / ows, ows, ows, dimOut])
-            y = try be.permute(r, [0, 2, 1, 3, 4]).reshaped([1, oph, opw, dimOut])
-            if oph != outH { y = try be.slice(y, dim: 1, start: 0, end: outH) }
-            if opw != outW { y = try be.slice(y, dim: 2, start: 0, end: outW) }
-        } else {
-            y = try projected.reshaped([1, outH, outW, dimOut])
-        }
-        _ = (ph, pw)
-        let (x1, normed2) = try be.addLayerNorm(shortcut, y, bias: attnProj.bias, weight: norm2.weight, normBias: norm2.bias, eps: norm2.eps)
-        let hidden = try mlp.layers[0](normed2, be, activation: mlp.activation)
-        guard let next else { return (try be.add(x1, try mlp.layers[1](hidden, be)), nil) }
-        let m = try be.linear(hidden, weight: mlp.layers[1].weight, bias: nil)
-        let (out, nextNormed) = try be.addLayerNorm(x1, m, bias: mlp.layers[1].bias, weight: next.weight, normBias: next.bias, eps: next.eps)
-        return (out, nextNormed)
+        return try be.attention(tokenMajor: q, k: qkvOut, v: qkvOut, columns: columns, heads: heads, kvHeads: heads,
+                                headDim: hd, scale: 1 / Float(hd).squareRoot(), causal: false, segments: nil)
     }
 
     /// Zero-pads an NHWC map at the bottom and right.
