@@ -214,11 +214,133 @@ TGT void pn_attention_avx512(const float *q, long ldq, const float *k, long ldk,
     }
 }
 
+
+// 16x16 transpose in registers (r[i]: row i on entry, column i on return).
+static inline TGT void transpose16x16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {
+        __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
+        __m512d c = _mm512_castps_pd(t[4 * i + 2]), e = _mm512_castps_pd(t[4 * i + 3]);
+        r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+        r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, e));
+        r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, e));
+    }
+    for (int c = 0; c < 4; c++) {
+        __m512 a = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x88), b = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xDD);
+        __m512 e = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x88), f = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xDD);
+        t[c] = _mm512_shuffle_f32x4(a, e, 0x88);
+        t[8 + c] = _mm512_shuffle_f32x4(a, e, 0xDD);
+        t[4 + c] = _mm512_shuffle_f32x4(b, f, 0x88);
+        t[12 + c] = _mm512_shuffle_f32x4(b, f, 0xDD);
+    }
+    for (int i = 0; i < 16; i++) r[i] = t[i];
+}
+
+static inline __mmask16 lanes(long n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }
+
+// Four query rows (rows past `rn` repeat the last one and are not stored) against NK vectors of 16 keys.
+static inline __attribute__((always_inline)) TGT void small_rows(const int NK, const float *q, long ldq, long rn,
+                                                                 const float *kt, const float *v, long ldv, float *out,
+                                                                 long ldo, long keys, long d) {
+    const float *qr[4];
+    for (int r = 0; r < 4; r++) qr[r] = q + (r < rn ? r : rn - 1) * ldq;
+    __m512 s[4][4];
+    for (int r = 0; r < 4; r++)
+        for (int z = 0; z < NK; z++) s[r][z] = _mm512_setzero_ps();
+    for (long c = 0; c < d; c++) {
+        __m512 kv[4];
+        for (int z = 0; z < NK; z++) kv[z] = _mm512_load_ps(kt + c * 64 + 16 * z);
+        for (int r = 0; r < 4; r++) {
+            __m512 qv = _mm512_set1_ps(qr[r][c]);
+            for (int z = 0; z < NK; z++) s[r][z] = _mm512_fmadd_ps(qv, kv[z], s[r][z]);
+        }
+    }
+    // Softmax per row over the valid keys (the last vector masked).
+    float p[4][64] __attribute__((aligned(64)));
+    float inv[4];
+    __mmask16 last = lanes(keys - 16 * (NK - 1));
+    for (int r = 0; r < 4; r++) {
+        __m512 mx = _mm512_set1_ps(-INFINITY);
+        for (int z = 0; z < NK; z++) mx = _mm512_mask_max_ps(mx, z == NK - 1 ? last : (__mmask16)0xFFFF, mx, s[r][z]);
+        __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx)), sum = _mm512_setzero_ps();
+        for (int z = 0; z < NK; z++) {
+            __m512 e = _mm512_maskz_mov_ps(z == NK - 1 ? last : (__mmask16)0xFFFF, exp512(_mm512_sub_ps(s[r][z], m)));
+            _mm512_store_ps(p[r] + 16 * z, e);
+            sum = _mm512_add_ps(sum, e);
+        }
+        inv[r] = 1 / _mm512_reduce_add_ps(sum);
+    }
+    // O = P·V, up to six 16-lane column vectors of V at a time (24 accumulators).
+    for (long c0 = 0; c0 < d; c0 += 96) {
+        int nz = (int)((d - c0 + 15) / 16);
+        if (nz > 6) nz = 6;
+        __m512 acc[4][6];
+        for (int r = 0; r < 4; r++)
+            for (int z = 0; z < 6; z++) acc[r][z] = _mm512_setzero_ps();
+        for (long j = 0; j < keys; j++) {
+            __m512 vv[6];
+            for (int z = 0; z < 6; z++)
+                vv[z] = z < nz ? _mm512_maskz_loadu_ps(lanes(d - c0 - 16 * z), v + j * ldv + c0 + 16 * z) : _mm512_setzero_ps();
+            for (int r = 0; r < 4; r++) {
+                __m512 pr = _mm512_set1_ps(p[r][j]);
+                for (int z = 0; z < 6; z++) acc[r][z] = _mm512_fmadd_ps(pr, vv[z], acc[r][z]);
+            }
+        }
+        for (int r = 0; r < rn; r++)
+            for (int z = 0; z < nz; z++)
+                _mm512_mask_storeu_ps(out + r * ldo + c0 + 16 * z, lanes(d - c0 - 16 * z),
+                                      _mm512_mul_ps(acc[r][z], _mm512_set1_ps(inv[r])));
+    }
+}
+
+TGT void pn_attention_small_avx512(const float *q, long ldq, const float *k, long ldk, const float *v, long ldv, float *out,
+                                   long ldo, long rows, long keys, long d, float scale) {
+    if (rows <= 0 || keys <= 0 || keys > 64 || d <= 0 || d > 128) return;
+    // Kᵀ [d][64] with the scale folded in, built from 16x16 register transposes.
+    float kt[128 * 64] __attribute__((aligned(64)));
+    long nk = (keys + 15) / 16;
+    __m512 sc = _mm512_set1_ps(scale);
+    for (long kb = 0; kb < nk; kb++) {
+        for (long c0 = 0; c0 < d; c0 += 16) {
+            __mmask16 cm = lanes(d - c0);
+            __m512 r[16];
+            for (long i = 0; i < 16; i++) {
+                long j = kb * 16 + i;
+                r[i] = j < keys ? _mm512_mul_ps(_mm512_maskz_loadu_ps(cm, k + j * ldk + c0), sc) : _mm512_setzero_ps();
+            }
+            transpose16x16(r);
+            for (long i = 0; i < 16 && c0 + i < d; i++) _mm512_store_ps(kt + (c0 + i) * 64 + kb * 16, r[i]);
+        }
+    }
+    for (long r0 = 0; r0 < rows; r0 += 4) {
+        long rn = rows - r0 < 4 ? rows - r0 : 4;
+        const float *qb = q + r0 * ldq;
+        float *ob = out + r0 * ldo;
+        switch (nk) {
+        case 1: small_rows(1, qb, ldq, rn, kt, v, ldv, ob, ldo, keys, d); break;
+        case 2: small_rows(2, qb, ldq, rn, kt, v, ldv, ob, ldo, keys, d); break;
+        case 3: small_rows(3, qb, ldq, rn, kt, v, ldv, ob, ldo, keys, d); break;
+        default: small_rows(4, qb, ldq, rn, kt, v, ldv, ob, ldo, keys, d); break;
+        }
+    }
+}
+
 #else  // not x86-64: no AVX-512; Compute uses its OpenBLAS path.
 
 int pn_avx512_available(void) { return 0; }
 
 size_t pn_attention_scratch_floats(long keys, long d) { (void)keys; (void)d; return 0; }
+
+void pn_attention_small_avx512(const float *q, long ldq, const float *k, long ldk, const float *v, long ldv, float *out,
+                               long ldo, long rows, long keys, long d, float scale) {
+    (void)q; (void)ldq; (void)k; (void)ldk; (void)v; (void)ldv; (void)out; (void)ldo; (void)rows; (void)keys; (void)d;
+    (void)scale;
+}
 
 void pn_attention_avx512(const float *q, long ldq, const float *k, long ldk, const float *v, long ldv, float *out,
                          long ldo, long rows, long keys, long d, float scale, float *scratch) {

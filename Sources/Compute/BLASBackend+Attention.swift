@@ -170,7 +170,7 @@ extension BLASBackend {
 }
 extension BLASBackend {
     /// One task per (batch, head, segment), each a call of the AVX-512 kernel (which packs its keys and values once
-    /// and walks all of the task's queries over them).
+    /// and walks all of the task's queries over them), or of the small-window kernel for up to 64 keys.
     func avx512Attention(q: AttentionOperand, k: AttentionOperand, v: AttentionOperand, out: AttentionOperand, batches b: Int,
                          heads hq: Int, group: Int, d: Int, scale: Float, spans: [(q0: Int, rows: Int, k0: Int, keys: Int)]) {
         guard !spans.isEmpty else { return }
@@ -184,11 +184,15 @@ extension BLASBackend {
             let bh = task / spans.count
             let h = bh % hq, bi = bh / hq
             let kvh = h / group
-            pn_attention_avx512(q.base + bi * q.batch + h * q.head + span.q0 * q.row, q.row,
-                                k.base + bi * k.batch + kvh * k.head + span.k0 * k.row, k.row,
-                                v.base + bi * v.batch + kvh * v.head + span.k0 * v.row, v.row,
-                                out.base + bi * out.batch + h * out.head + span.q0 * out.row, out.row,
-                                span.rows, span.keys, d, scale,
+            let qp = q.base + bi * q.batch + h * q.head + span.q0 * q.row
+            let kp = k.base + bi * k.batch + kvh * k.head + span.k0 * k.row
+            let vp = v.base + bi * v.batch + kvh * v.head + span.k0 * v.row
+            let op = out.base + bi * out.batch + h * out.head + span.q0 * out.row
+            if span.keys <= 64 {
+                pn_attention_small_avx512(qp, q.row, kp, k.row, vp, v.row, op, out.row, span.rows, span.keys, d, scale)
+                return
+            }
+            pn_attention_avx512(qp, q.row, kp, k.row, vp, v.row, op, out.row, span.rows, span.keys, d, scale,
                                 scratch.assumingMemoryBound(to: Float.self) + worker * scratchPer)
         }
     }

@@ -229,7 +229,13 @@ final class ComputeOpsTests: XCTestCase {
                      Case(b: 1, heads: 1, kv: 1, lq: 3, lk: 290, d: 112, causal: false, segments: nil, fused: false),
                      Case(b: 1, heads: 2, kv: 1, lq: 50, lk: 50, d: 128, causal: false, segments: nil, fused: true),
                      Case(b: 1, heads: 2, kv: 1, lq: 530, lk: 70, d: 16, causal: false, segments: nil, fused: false),
-                     Case(b: 1, heads: 1, kv: 1, lq: 300, lk: 600, d: 128, causal: false, segments: nil, fused: false)]
+                     Case(b: 1, heads: 1, kv: 1, lq: 300, lk: 600, d: 128, causal: false, segments: nil, fused: false),
+                     // Small windows (the AVX-512 small-window kernel: up to 64 keys): pooled queries, exactly 64 keys,
+                     // one key, head dims that are not multiples of 16.
+                     Case(b: 5, heads: 2, kv: 2, lq: 4, lk: 16, d: 72, causal: false, segments: nil, fused: false),
+                     Case(b: 2, heads: 3, kv: 3, lq: 9, lk: 64, d: 96, causal: false, segments: nil, fused: false),
+                     Case(b: 2, heads: 1, kv: 1, lq: 5, lk: 1, d: 20, causal: false, segments: nil, fused: false),
+                     Case(b: 1, heads: 2, kv: 2, lq: 98, lk: 98, d: 40, causal: false, segments: [0, 49, 98], fused: true)]
         for kernel in [AttentionKernel.auto, .blas] { for c in cases {
             let be = BLASBackend(threads: 2)
             be.attentionKernel = kernel

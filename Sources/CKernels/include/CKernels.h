@@ -15,6 +15,12 @@ size_t pn_attention_scratch_floats(long keys, long d);
 void pn_attention_avx512(const float *q, long ldq, const float *k, long ldk, const float *v, long ldv, float *out,
                          long ldo, long rows, long keys, long d, float scale, float *scratch);
 
+/// `pn_attention_avx512` for small windows (keys <= 64, d <= 128): no scratch, no padding of queries or keys to
+/// blocks; four queries at a time against all keys in registers (Hiera's 4-64-token windows spent most of their
+/// time in the general kernel's packing and padding).
+void pn_attention_small_avx512(const float *q, long ldq, const float *k, long ldk, const float *v, long ldv, float *out,
+                               long ldo, long rows, long keys, long d, float scale);
+
 /// Floats `pn_gemm_pack_weights` writes for a weight matrix of `n` rows (outputs) and `k` columns (inputs).
 size_t pn_gemm_packed_floats(long n, long k);
 
