@@ -105,6 +105,54 @@ extension BLASBackend {
         return y
     }
 
+    public func windowPartition(_ x: Tensor, window ws: Int) throws -> Tensor {
+        try requireF32(x, "windowPartition")
+        guard x.rank == 4, ws > 0 else {
+            throw ComputeError.invalidArgument(op: "windowPartition", message: "x \(x.shape) must be [N, H, W, C], window \(ws) > 0")
+        }
+        let (n, h, w, c) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let nh = (h + ws - 1) / ws, nw = (w + ws - 1) / ws
+        let y = Tensor(uninitialized: [n * nh * nw, ws, ws, c])
+        let xp = x.floats, yp = y.floats
+        // One task per (image, window row, row inside the window): ws·C-float runs per window, zeros past the edge.
+        Parallel.forRanges(n * nh * ws, threads: threads, grain: max(1, 8192 / max(nw * ws * c, 1))) { r in
+            for task in r {
+                let ni = task / (nh * ws), row = task % (nh * ws)
+                let wy = row / ws, iy = row % ws, sy = wy * ws + iy
+                for wx in 0..<nw {
+                    let dst = yp + ((((ni * nh + wy) * nw + wx) * ws + iy) * ws) * c
+                    let x0 = wx * ws, valid = sy < h ? max(0, min(ws, w - x0)) : 0
+                    if valid > 0 { dst.update(from: xp + ((ni * h + sy) * w + x0) * c, count: valid * c) }
+                    if valid < ws { (dst + valid * c).update(repeating: 0, count: (ws - valid) * c) }
+                }
+            }
+        }
+        return y
+    }
+
+    public func windowUnpartition(_ x: Tensor, window ws: Int, height h: Int, width w: Int) throws -> Tensor {
+        try requireF32(x, "windowUnpartition")
+        let nh = ws > 0 ? (h + ws - 1) / ws : 0, nw = ws > 0 ? (w + ws - 1) / ws : 0
+        guard x.rank == 4, ws > 0, h > 0, w > 0, x.shape[1] == ws, x.shape[2] == ws, x.shape[0] % (nh * nw) == 0 else {
+            throw ComputeError.invalidArgument(op: "windowUnpartition", message: "windows \(x.shape) for window \(ws) and \(h)x\(w)")
+        }
+        let n = x.shape[0] / (nh * nw), c = x.shape[3]
+        let y = Tensor(uninitialized: [n, h, w, c])
+        let xp = x.floats, yp = y.floats
+        Parallel.forRanges(n * h, threads: threads, grain: max(1, 8192 / max(w * c, 1))) { r in
+            for task in r {
+                let ni = task / h, sy = task % h
+                let wy = sy / ws, iy = sy % ws
+                for wx in 0..<nw {
+                    let x0 = wx * ws, valid = min(ws, w - x0)
+                    let src = xp + ((((ni * nh + wy) * nw + wx) * ws + iy) * ws) * c
+                    (yp + ((ni * h + sy) * w + x0) * c).update(from: src, count: valid * c)
+                }
+            }
+        }
+        return y
+    }
+
     public func concat(_ xs: [Tensor], dim: Int) throws -> Tensor {
         guard let first = xs.first, dim >= 0, dim < first.rank else {
             throw ComputeError.invalidArgument(op: "concat", message: "\(xs.count) tensors along dim \(dim)")

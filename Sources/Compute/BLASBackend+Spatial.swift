@@ -1,7 +1,7 @@
 import Foundation
 
 extension BLASBackend {
-    public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: (Int, Int)) throws -> Tensor {
+    public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: (Int, Int), outputLayout: SpatialLayout) throws -> Tensor {
         try requireF32(x, "conv2d"); try requireF32(weight, "conv2d")
         guard x.rank == 4, weight.rank == 4, weight.shape[1] == x.shape[1], stride.0 > 0, stride.1 > 0, padding.0 >= 0, padding.1 >= 0 else {
             throw ComputeError.shapeMismatch(op: "conv2d", message: "x \(x.shape), weight \(weight.shape), stride \(stride), padding \(padding)")
@@ -12,6 +12,9 @@ extension BLASBackend {
         let ho = (h + 2 * padding.0 - kh) / stride.0 + 1
         let wo = (w + 2 * padding.1 - kw) / stride.1 + 1
         guard ho > 0, wo > 0 else { throw ComputeError.shapeMismatch(op: "conv2d", message: "x \(x.shape) too small for kernel \(kh)x\(kw)") }
+        if outputLayout == .nhwc {
+            return try conv2dRows(x, weight: weight, bias: bias, stride: stride, padding: padding, ho: ho, wo: wo)
+        }
         let y = Tensor(uninitialized: [n, o, ho, wo])
         let ck = c * kh * kw, hw = ho * wo
         let direct = kh == 1 && kw == 1 && stride == (1, 1) && padding == (0, 0)
@@ -53,6 +56,41 @@ extension BLASBackend {
                   beta: bias == nil ? 0 : 1, c: ys, ldc: hw)
         }
         return y
+    }
+
+    /// conv2d with an NHWC output: each output pixel's receptive field becomes one row of `cols` [H'W', C·kh·kw]
+    /// (in the weight's (c, ky, kx) order), then `linear(cols, w [O, C·kh·kw], b)` writes [N, H', W', O] directly.
+    private func conv2dRows(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: (Int, Int), ho: Int, wo: Int) throws -> Tensor {
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (o, kh, kw) = (weight.shape[0], weight.shape[2], weight.shape[3])
+        let ck = c * kh * kw, hw = ho * wo
+        let flatWeight = try weight.reshaped([o, ck])
+        var images: [Tensor] = []
+        for ni in 0..<n {
+            let cols = Tensor(uninitialized: [hw, ck])
+            let xs = x.floats + ni * c * h * w, cp = cols.floats
+            Parallel.forRanges(hw, threads: threads, grain: max(1, 4096 / max(ck, 1))) { r in
+                for pixel in r {
+                    let oy = pixel / wo, ox = pixel % wo
+                    let row = cp + pixel * ck
+                    let x0 = ox * stride.1 - padding.1
+                    for ci in 0..<c {
+                        for ky in 0..<kh {
+                            let dst = row + (ci * kh + ky) * kw
+                            let iy = oy * stride.0 - padding.0 + ky
+                            guard iy >= 0, iy < h else { dst.update(repeating: 0, count: kw); continue }
+                            let line = xs + (ci * h + iy) * w
+                            for kx in 0..<kw {
+                                let ix = x0 + kx
+                                dst[kx] = ix >= 0 && ix < w ? line[ix] : 0
+                            }
+                        }
+                    }
+                }
+            }
+            images.append(try linear(cols, weight: flatWeight, bias: bias).reshaped([1, ho, wo, o]))
+        }
+        return images.count == 1 ? images[0] : try concat(images, dim: 0)
     }
 
     public func convTranspose2x2(_ x: Tensor, weight: Tensor, bias: Tensor?, inputLayout: SpatialLayout) throws -> Tensor {

@@ -18,13 +18,15 @@
 /// | `softmax` | x [..., L] | `softmax(dim=-1)` |
 /// | `attention` | q [B, Hq, Lq, D], k [B, Hkv, Lk, D], v [B, Hkv, Lk, Dv] | `F.scaled_dot_product_attention` with optional causal mask (bottom-right aligned when Lq < Lk, as a KV cache needs) and grouped heads (Hq = g·Hkv, query head h uses kv head h / g); tiled over queries and keys with an online softmax, never materializing Lq×Lk |
 /// | `attention(tokenMajor:)` | q [B, Lq, Cq], k [B, Lk, Ck], v [B, Lk, Cv]; head h in columns `columns.q + h·D ..< +D` (kv head h / g of k and v likewise) | the same attention read straight from projection outputs (one fused qkv tensor or three), output [B, Lq, H·D] ready for the output projection: no head transposes; optional `segments` [0, …, L] restrict attention to diagonal blocks (window attention over concatenated windows) |
-/// | `conv2d` | x [N, C, H, W], w [O, C, kh, kw], b [O] | `F.conv2d` with stride and zero padding (im2col + sgemm) |
+/// | `conv2d` | x [N, C, H, W], w [O, C, kh, kw], b [O] | `F.conv2d` with stride and zero padding (im2col + sgemm); output NCHW, or NHWC with `outputLayout: .nhwc` (im2col rows + `linear`, no transpose afterwards) |
 /// | `convTranspose2x2` | x [N, C, H, W] (or [N, H, W, C] with `inputLayout: .nhwc`), w [C, O, 2, 2], b [O] | `F.conv_transpose2d(stride=2)`, output NCHW |
 /// | `maxPool2x2` | [N, C, H, W] or [N, H, W, C] | `F.max_pool2d(kernel=2, stride=2)` (floor) |
 /// | `interpolate` | x [N, C, H, W] | `F.interpolate(size:, mode: nearest / bilinear / bicubic (A=-0.75), align_corners=False, antialias)` |
 /// | `permute` | any | `x.permute(dims).contiguous()` |
 /// | `slice` | any | `x.narrow(dim, start, end-start).contiguous()` |
 /// | `concat` | same shape except `dim` | `torch.cat` |
+/// | `windowPartition` | x [N, H, W, C] | Hiera's `window_partition`: zero-pad H, W up to multiples of `window`, windows [N·(H'/ws)·(W'/ws), ws, ws, C] (one copy instead of pad + permute) |
+/// | `windowUnpartition` | windows [N·(H'/ws)·(W'/ws), ws, ws, C] | `window_unpartition`: back to [N, H, W, C] for the given (unpadded) H, W, the padding cropped |
 /// | `rotary` | x [..., L, H, D] (tokens major) or [..., H, L, D], angles [L, D/2] | rotary position embedding; `.halfSplit` pairs (i, i+D/2) (NeoX `rotate_half`, Qwen), `.adjacentPairs` pairs (2i, 2i+1) (SAM2 memory attention) |
 public protocol ComputeBackend: AnyObject, Sendable {
     /// A short human-readable name ("blas(openblas, 2 threads)").
@@ -49,7 +51,7 @@ public protocol ComputeBackend: AnyObject, Sendable {
     func attention(tokenMajor q: Tensor, k: Tensor, v: Tensor, columns: AttentionColumns, heads: Int, kvHeads: Int,
                    headDim: Int, scale: Float, causal: Bool, segments: [Int]?) throws -> Tensor
 
-    func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: (Int, Int)) throws -> Tensor
+    func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: (Int, Int), outputLayout: SpatialLayout) throws -> Tensor
     func convTranspose2x2(_ x: Tensor, weight: Tensor, bias: Tensor?, inputLayout: SpatialLayout) throws -> Tensor
     func maxPool2x2(_ x: Tensor, layout: SpatialLayout) throws -> Tensor
     func interpolate(_ x: Tensor, height: Int, width: Int, mode: InterpolationMode, antialias: Bool) throws -> Tensor
@@ -57,6 +59,8 @@ public protocol ComputeBackend: AnyObject, Sendable {
     func permute(_ x: Tensor, _ dims: [Int]) throws -> Tensor
     func slice(_ x: Tensor, dim: Int, start: Int, end: Int) throws -> Tensor
     func concat(_ xs: [Tensor], dim: Int) throws -> Tensor
+    func windowPartition(_ x: Tensor, window: Int) throws -> Tensor
+    func windowUnpartition(_ x: Tensor, window: Int, height: Int, width: Int) throws -> Tensor
 
     func rotary(_ x: Tensor, angles: Tensor, style: RotaryStyle, headsBeforeTokens: Bool) throws -> Tensor
 }
@@ -73,6 +77,11 @@ public struct AttentionColumns: Sendable, CustomStringConvertible {
 
 extension ComputeBackend {
     /// `activation(x·wᵀ + b)`.
+    /// `conv2d` with an NCHW output (as `F.conv2d`).
+    public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: (Int, Int)) throws -> Tensor {
+        try conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, outputLayout: .nchw)
+    }
+
     public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, activation: UnaryOp?) throws -> Tensor {
         try linear(x, weight: weight, bias: bias, activation: activation, multiplying: nil)
     }

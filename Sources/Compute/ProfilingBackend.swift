@@ -110,12 +110,18 @@ public final class ProfilingBackend: ComputeBackend, @unchecked Sendable {
     public func attention(tokenMajor q: Tensor, k: Tensor, v: Tensor, columns: AttentionColumns, heads: Int, kvHeads: Int, headDim: Int, scale: Float, causal: Bool, segments: [Int]?) throws -> Tensor {
         try time("attention") { try inner.attention(tokenMajor: q, k: k, v: v, columns: columns, heads: heads, kvHeads: kvHeads, headDim: headDim, scale: scale, causal: causal, segments: segments) }
     }
-    public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: (Int, Int)) throws -> Tensor { try time("conv2d") { try inner.conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding) } }
+    public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: (Int, Int), outputLayout: SpatialLayout) throws -> Tensor {
+        try time("conv2d") { try inner.conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, outputLayout: outputLayout) }
+    }
     public func convTranspose2x2(_ x: Tensor, weight: Tensor, bias: Tensor?, inputLayout: SpatialLayout) throws -> Tensor { try time("convTranspose2x2") { try inner.convTranspose2x2(x, weight: weight, bias: bias, inputLayout: inputLayout) } }
     public func maxPool2x2(_ x: Tensor, layout: SpatialLayout) throws -> Tensor { try time("maxPool2x2") { try inner.maxPool2x2(x, layout: layout) } }
     public func interpolate(_ x: Tensor, height: Int, width: Int, mode: InterpolationMode, antialias: Bool) throws -> Tensor { try time("interpolate") { try inner.interpolate(x, height: height, width: width, mode: mode, antialias: antialias) } }
     public func permute(_ x: Tensor, _ dims: [Int]) throws -> Tensor { try time("permute") { try inner.permute(x, dims) } }
     public func slice(_ x: Tensor, dim: Int, start: Int, end: Int) throws -> Tensor { try time("slice") { try inner.slice(x, dim: dim, start: start, end: end) } }
     public func concat(_ xs: [Tensor], dim: Int) throws -> Tensor { try time("concat") { try inner.concat(xs, dim: dim) } }
+    public func windowPartition(_ x: Tensor, window: Int) throws -> Tensor { try time("windowPartition") { try inner.windowPartition(x, window: window) } }
+    public func windowUnpartition(_ x: Tensor, window: Int, height: Int, width: Int) throws -> Tensor {
+        try time("windowUnpartition") { try inner.windowUnpartition(x, window: window, height: height, width: width) }
+    }
     public func rotary(_ x: Tensor, angles: Tensor, style: RotaryStyle, headsBeforeTokens: Bool) throws -> Tensor { try time("rotary") { try inner.rotary(x, angles: angles, style: style, headsBeforeTokens: headsBeforeTokens) } }
 }

@@ -317,7 +317,17 @@ final class ComputeOpsTests: XCTestCase {
             let x = try rng.tensor([n, c, h, w]), wt = try rng.tensor([o, c, kh, kw]), b = try rng.tensor([o])
             let (ref, shape) = Ref.conv2d(x.toArray(), n: n, c: c, h: h, w: w, wt.toArray(), o: o, kh: kh, kw: kw, b.toArray(), stride: st, pad: pd)
             assertClose(try be.conv2d(x, weight: wt, bias: b, stride: st, padding: pd), ref, shape: shape, tol: 2e-6, "conv2d k\(kh)")
+            // NHWC output: the same values transposed (im2col rows + linear).
+            let nhwc = try be.conv2d(x, weight: wt, bias: b, stride: st, padding: pd, outputLayout: .nhwc)
+            let nchwShape = shape
+            assertClose(try be.permute(nhwc, [0, 3, 1, 2]), ref, shape: nchwShape, tol: 2e-6, "conv2d k\(kh) NHWC output")
         }
+        // Enough output pixels for the AVX-512 product kernel (rows >= 64): SAM2's patch embedding, scaled down.
+        let x = try rng.tensor([1, 3, 64, 48]), wt = try rng.tensor([24, 3, 7, 7]), b = try rng.tensor([24])
+        let (ref, shape) = Ref.conv2d(x.toArray(), n: 1, c: 3, h: 64, w: 48, wt.toArray(), o: 24, kh: 7, kw: 7, b.toArray(), stride: (4, 4), pad: (3, 3))
+        let nhwc = try be.conv2d(x, weight: wt, bias: b, stride: (4, 4), padding: (3, 3), outputLayout: .nhwc)
+        XCTAssertEqual(nhwc.shape, [1, 16, 12, 24])
+        assertClose(try be.permute(nhwc, [0, 3, 1, 2]), ref, shape: shape, tol: 2e-6, "patch embedding NHWC")
     }
 
     func testConvTranspose2x2() throws {
@@ -364,6 +374,30 @@ final class ComputeOpsTests: XCTestCase {
     /// Every permutation of a few shapes (with size-1 dimensions and sizes that are not multiples of the 32x32
     /// transpose tile) against index arithmetic: covers the blocked-transpose path (NCHW <-> NHWC and other
     /// two-block swaps) and the general path.
+    /// Window partition == zero pad + reshape + permute (Hiera's window_partition), and unpartition inverts it with
+    /// the padding cropped; grids that are and are not multiples of the window, batch > 1, odd channel counts.
+    func testWindowPartitionAndUnpartition() throws {
+        for (n, h, w, c, ws) in [(1, 8, 8, 3, 4), (2, 9, 13, 5, 4), (1, 64, 64, 7, 14), (1, 5, 3, 2, 8), (3, 1, 1, 1, 1)] {
+            let x = try rng.tensor([n, h, w, c])
+            let windows = try be.windowPartition(x, window: ws)
+            let nh = (h + ws - 1) / ws, nw = (w + ws - 1) / ws
+            XCTAssertEqual(windows.shape, [n * nh * nw, ws, ws, c])
+            let xv = x.toArray(), got = windows.toArray()
+            var want = [Float](repeating: 0, count: got.count)
+            for ni in 0..<n { for wy in 0..<nh { for wx in 0..<nw { for iy in 0..<ws { for ix in 0..<ws { for ci in 0..<c {
+                let y = wy * ws + iy, xx = wx * ws + ix
+                let dst = ((((ni * nh + wy) * nw + wx) * ws + iy) * ws + ix) * c + ci
+                want[dst] = y < h && xx < w ? xv[((ni * h + y) * w + xx) * c + ci] : 0
+            } } } } } }
+            XCTAssertEqual(got, want, "partition \(n)x\(h)x\(w)x\(c) window \(ws)")
+            XCTAssertEqual(try be.windowUnpartition(windows, window: ws, height: h, width: w).toArray(), xv, "round trip")
+        }
+        XCTAssertThrowsError(try be.windowPartition(try rng.tensor([4, 4, 3]), window: 2))
+        XCTAssertThrowsError(try be.windowPartition(try rng.tensor([1, 4, 4, 3]), window: 0))
+        XCTAssertThrowsError(try be.windowUnpartition(try rng.tensor([3, 2, 2, 1]), window: 2, height: 4, width: 4), "3 windows for a 2x2 grid")
+        XCTAssertThrowsError(try be.windowUnpartition(try rng.tensor([4, 2, 3, 1]), window: 2, height: 4, width: 4))
+    }
+
     func testPermuteAllOrders() throws {
         func permutations(_ a: [Int]) -> [[Int]] {
             a.count <= 1 ? [a] : a.indices.flatMap { i in permutations(Array(a[..<i] + a[(i + 1)...])).map { [a[i]] + $0 } }

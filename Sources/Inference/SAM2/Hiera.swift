@@ -65,30 +65,15 @@ struct HieraBlock {
         let ws = windowSize
         let projected = try attendWindows(normed, be)
         guard ws > 0 else { return try projected.reshaped([1, outH, outW, dimOut]) }
-        // Unpartition (the window size halves when queries were pooled) and crop the padding.
-        let ows = poolQuery ? ws / 2 : ws
-        let oph = (outH + ows - 1) / ows * ows, opw = (outW + ows - 1) / ows * ows
-        let r = try projected.reshaped([oph / ows, opw / ows, ows, ows, dimOut])
-        var y = try be.permute(r, [0, 2, 1, 3, 4]).reshaped([1, oph, opw, dimOut])
-        if oph != outH { y = try be.slice(y, dim: 1, start: 0, end: outH) }
-        if opw != outW { y = try be.slice(y, dim: 2, start: 0, end: outW) }
-        return y
+        // Unpartition (the window size halves when queries were pooled), the padding cropped.
+        return try be.windowUnpartition(projected, window: poolQuery ? ws / 2 : ws, height: outH, width: outW)
     }
 
     /// normed [1, H, W, dim] -> projected attention output per window, [nW, qh, qw, dimOut].
     private func attendWindows(_ normed: Tensor, _ be: ComputeBackend) throws -> Tensor {
         let (h, w) = (normed.shape[1], normed.shape[2])
         // Partition into windows: [nW, ws, ws, C] (zero padded bottom/right); global attention is one window.
-        let ws = windowSize
-        let windows: Tensor
-        if ws > 0 {
-            let ph = (h + ws - 1) / ws * ws, pw = (w + ws - 1) / ws * ws
-            let padded = try pad(normed, toHeight: ph, width: pw, be)
-            let r = try padded.reshaped([ph / ws, ws, pw / ws, ws, dim])
-            windows = try be.permute(r, [0, 2, 1, 3, 4]).reshaped([(ph / ws) * (pw / ws), ws, ws, dim])
-        } else {
-            windows = try normed.reshaped([1, h, w, dim])
-        }
+        let windows = windowSize > 0 ? try be.windowPartition(normed, window: windowSize) : try normed.reshaped([1, h, w, dim])
         let nW = windows.shape[0], wh = windows.shape[1], ww = windows.shape[2]
         let attn = try attend(windows, be)
         let (qh, qw) = poolQuery ? (wh / 2, ww / 2) : (wh, ww)
@@ -110,15 +95,6 @@ struct HieraBlock {
         }
         return try be.attention(tokenMajor: q, k: qkvOut, v: qkvOut, columns: columns, heads: heads, kvHeads: heads,
                                 headDim: hd, scale: 1 / Float(hd).squareRoot(), causal: false, segments: nil)
-    }
-
-    /// Zero-pads an NHWC map at the bottom and right.
-    private func pad(_ x: Tensor, toHeight ph: Int, width pw: Int, _ be: ComputeBackend) throws -> Tensor {
-        let (h, w, c) = (x.shape[1], x.shape[2], x.shape[3])
-        var y = x
-        if pw > w { y = try be.concat([y, Tensor(zeros: [1, h, pw - w, c])], dim: 2) }
-        if ph > h { y = try be.concat([y, Tensor(zeros: [1, ph - h, pw, c])], dim: 1) }
-        return y
     }
 }
 
@@ -170,7 +146,7 @@ struct HieraTrunk {
 
     /// image [1, 3, S, S] -> the four stage outputs, NHWC: [1, S/4, S/4, C] ... [1, S/32, S/32, 8C].
     func callAsFunction(_ image: Tensor, _ be: ComputeBackend) throws -> [Tensor] {
-        let patches = try be.permute(try patchEmbed(image, be), [0, 2, 3, 1])
+        let patches = try patchEmbed(image, be, outputLayout: .nhwc)
         guard patches.shape == positionEmbedding.shape else {
             throw SAM2Error.invalidImage("patch grid \(patches.shape) does not match position embedding \(positionEmbedding.shape)")
         }

@@ -69,8 +69,8 @@ struct Conv2d {
         self.padding = padding
     }
 
-    func callAsFunction(_ x: Tensor, _ be: ComputeBackend) throws -> Tensor {
-        try be.conv2d(x, weight: weight, bias: bias, stride: (stride, stride), padding: (padding, padding))
+    func callAsFunction(_ x: Tensor, _ be: ComputeBackend, outputLayout: SpatialLayout = .nchw) throws -> Tensor {
+        try be.conv2d(x, weight: weight, bias: bias, stride: (stride, stride), padding: (padding, padding), outputLayout: outputLayout)
     }
 }
 
