@@ -11,6 +11,8 @@
 #if defined(__x86_64__)
 
 #include <immintrin.h>
+
+#include "avx512_util.h"
 #include <math.h>
 #include <string.h>
 
@@ -215,33 +217,6 @@ TGT void pn_attention_avx512(const float *q, long ldq, const float *k, long ldk,
 }
 
 
-// 16x16 transpose in registers (r[i]: row i on entry, column i on return).
-static inline TGT void transpose16x16(__m512 r[16]) {
-    __m512 t[16];
-    for (int i = 0; i < 8; i++) {
-        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    for (int i = 0; i < 4; i++) {
-        __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
-        __m512d c = _mm512_castps_pd(t[4 * i + 2]), e = _mm512_castps_pd(t[4 * i + 3]);
-        r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
-        r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
-        r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, e));
-        r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, e));
-    }
-    for (int c = 0; c < 4; c++) {
-        __m512 a = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x88), b = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xDD);
-        __m512 e = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x88), f = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xDD);
-        t[c] = _mm512_shuffle_f32x4(a, e, 0x88);
-        t[8 + c] = _mm512_shuffle_f32x4(a, e, 0xDD);
-        t[4 + c] = _mm512_shuffle_f32x4(b, f, 0x88);
-        t[12 + c] = _mm512_shuffle_f32x4(b, f, 0xDD);
-    }
-    for (int i = 0; i < 16; i++) r[i] = t[i];
-}
-
-static inline __mmask16 lanes(long n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }
 
 // Four query rows (rows past `rn` repeat the last one and are not stored) against NK vectors of 16 keys.
 static inline __attribute__((always_inline)) TGT void small_rows(const int NK, const float *q, long ldq, long rn,
@@ -313,7 +288,7 @@ TGT void pn_attention_small_avx512(const float *q, long ldq, const float *k, lon
                 long j = kb * 16 + i;
                 r[i] = j < keys ? _mm512_mul_ps(_mm512_maskz_loadu_ps(cm, k + j * ldk + c0), sc) : _mm512_setzero_ps();
             }
-            transpose16x16(r);
+            transpose16(r);
             for (long i = 0; i < 16 && c0 + i < d; i++) _mm512_store_ps(kt + (c0 + i) * 64 + kb * 16, r[i]);
         }
     }
