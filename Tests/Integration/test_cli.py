@@ -53,3 +53,17 @@ def test_planner_example_runs(start_node):
     assert r.returncode in (0, 2), r.stdout + r.stderr
     assert "node perception_node: running" in r.stdout, r.stdout
     assert "request " in r.stdout and "timing_ms" in r.stdout
+
+
+def test_bench_gemm_reports_each_shape_and_rejects_bad_input():
+    r = run_node("bench", "gemm", "--shape", "200x33x17", "--shape", "64x384x40", "--runs", "1", "--activation", "gelu",
+                 "--threads", "1", timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert "sgemm probe" in lines[0]
+    rows = {line.split()[0]: line for line in lines[1:]}
+    assert set(rows) == {"200x33x17", "64x384x40"}, r.stdout
+    assert all("GFLOP/s" in line and "% of sgemm" in line for line in rows.values())
+    for bad in (["--shape", "12x34"], ["--shape", "0x4x4"], ["--runs", "0"], ["--activation", "swish"]):
+        r = run_node("bench", "gemm", *bad)
+        assert r.returncode != 0 and "Error" in r.stderr and "sgemm probe" not in r.stdout, (bad, r.stdout, r.stderr)

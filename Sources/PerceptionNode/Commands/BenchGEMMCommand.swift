@@ -16,19 +16,30 @@ struct BenchGEMMCommand: ParsableCommand {
     @Option(help: "Timed calls per shape (median reported).") var runs = 7
     @Option(help: "Compute threads (default: all cores).") var threads: Int?
 
-    func run() throws {
-        let backend = BLASBackend(threads: threads)
-        var act: UnaryOp?
-        if let activation {
-            guard let a = UnaryOp(rawValue: activation) else { throw ValidationError("unknown --activation \(activation)") }
-            act = a
+    func validate() throws {
+        guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
+        _ = try parsedShapes()
+        if let activation, UnaryOp(rawValue: activation) == nil {
+            throw ValidationError("unknown --activation \(activation) (one of \(UnaryOp.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
-        let sgemm = backend.measureSGEMM(m: 4096, n: 2304, k: 576)
-        print("\(backend.name); sgemm probe \(String(format: "%.1f", sgemm / 1e9)) GFLOP/s (4096x576x2304)")
-        for spec in shapes {
+    }
+
+    /// (rows, in, out) per --shape.
+    private func parsedShapes() throws -> [(m: Int, k: Int, n: Int)] {
+        try shapes.map { spec in
             let dims = spec.split(separator: "x").compactMap { Int($0) }
             guard dims.count == 3, dims.allSatisfy({ $0 > 0 }) else { throw ValidationError("bad --shape \(spec) (want rows x in x out)") }
-            let (m, k, n) = (dims[0], dims[1], dims[2])
+            return (dims[0], dims[1], dims[2])
+        }
+    }
+
+    func run() throws {
+        let backend = BLASBackend(threads: threads)
+        let act = activation.flatMap(UnaryOp.init(rawValue:))
+        let sgemm = backend.measureSGEMM(m: 4096, n: 2304, k: 576)
+        print("\(backend.name); sgemm probe \(String(format: "%.1f", sgemm / 1e9)) GFLOP/s (4096x576x2304)")
+        for (m, k, n) in try parsedShapes() {
+            let spec = "\(m)x\(k)x\(n)"
             let weight = Tensor(uninitialized: [n, k]), bias = Tensor(uninitialized: [n])
             for i in 0..<(n * k) { weight.floats[i] = Float(i % 13) * 0.01 - 0.06 }
             for i in 0..<n { bias.floats[i] = Float(i % 7) * 0.1 }
