@@ -8,9 +8,7 @@
 
 #if defined(__x86_64__)
 
-#include <immintrin.h>
-
-#define TGT __attribute__((target("avx512f,avx512dq,fma")))
+#include "avx512_util.h"
 
 TGT static inline __m512 exp16(__m512 x) {
     __m512 xx = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.0f)), _mm512_set1_ps(-87.0f));
@@ -19,15 +17,7 @@ TGT static inline __m512 exp16(__m512 x) {
     __m512 shifted = _mm512_fmadd_ps(xx, _mm512_set1_ps(1.44269504088896341f), magic);
     __m512 fx = _mm512_sub_ps(shifted, magic);
     __m512i n = _mm512_sub_epi32(_mm512_castps_si512(shifted), _mm512_set1_epi32(0x4B400000));
-    xx = _mm512_fmadd_ps(fx, _mm512_set1_ps(-0.693359375f), xx);
-    xx = _mm512_fmadd_ps(fx, _mm512_set1_ps(2.12194440e-4f), xx);
-    __m512 y = _mm512_set1_ps(1.9875691500e-4f);
-    y = _mm512_fmadd_ps(y, xx, _mm512_set1_ps(1.3981999507e-3f));
-    y = _mm512_fmadd_ps(y, xx, _mm512_set1_ps(8.3334519073e-3f));
-    y = _mm512_fmadd_ps(y, xx, _mm512_set1_ps(4.1665795894e-2f));
-    y = _mm512_fmadd_ps(y, xx, _mm512_set1_ps(1.6666665459e-1f));
-    y = _mm512_fmadd_ps(y, xx, _mm512_set1_ps(5.0000001201e-1f));
-    y = _mm512_add_ps(_mm512_fmadd_ps(y, _mm512_mul_ps(xx, xx), xx), _mm512_set1_ps(1.0f));
+    __m512 y = exp_reduced(xx, fx);
     __m512 pow2 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n, _mm512_set1_epi32(127)), 23));
     return _mm512_mul_ps(y, pow2);
 }
@@ -55,7 +45,7 @@ TGT static inline __m512 gelu16(__m512 v) {
 
 TGT void pn_gelu_avx512(const float *x, const float *bias, const float *mul, float *y, long n) {
     for (long i = 0; i < n; i += 16) {
-        __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __mmask16 m = lanes(n - i);
         __m512 v = _mm512_maskz_loadu_ps(m, x + i);
         if (bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, bias + i));
         __m512 r = gelu16(v);

@@ -19,7 +19,6 @@
 #define QB 16    // queries per block
 #define SB 256   // queries per super-block (a multiple of QB): their outputs stay in L2 while key chunks pass
 #define KC 128   // keys per chunk (multiple of 32; 64-256 measured alike)
-#define TGT __attribute__((target("avx512f,avx512dq,fma")))
 
 int pn_avx512_available(void) {
     static int cached = -1;
@@ -42,16 +41,7 @@ size_t pn_attention_scratch_floats(long keys, long d) {
 static inline TGT __m512 exp512(__m512 x) {
     x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
     __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(-0.693359375f), x);
-    r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), r);
-    __m512 y = _mm512_set1_ps(1.9875691500e-4f);
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.3981999507e-3f));
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(8.3334519073e-3f));
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(4.1665795894e-2f));
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.6666665459e-1f));
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(5.0000001201e-1f));
-    y = _mm512_fmadd_ps(y, _mm512_mul_ps(r, r), r);
-    y = _mm512_add_ps(y, _mm512_set1_ps(1.0f));
+    __m512 y = exp_reduced(x, n);
     return _mm512_scalef_ps(y, n);
 }
 

@@ -21,7 +21,6 @@
 #define MR 12          // rows per register tile (24 accumulators)
 #define KC_MAX 640     // longest k step kept in one pass (a 12-row strip of a then stays in L1)
 #define PANEL_BLOCK_BYTES (512 * 1024)  // packed panels swept per pass over a row block (kept in L2)
-#define TGT __attribute__((target("avx512f,avx512dq,fma")))
 
 size_t pn_gemm_packed_floats(long n, long k) { return (size_t)((n + NR - 1) / NR) * NR * (size_t)k; }
 
@@ -32,7 +31,7 @@ TGT void pn_gemm_pack_weights(const float *w, long ldw, long n, long k, long j0,
             float *o = packed + p * k * NR + 16 * h;
             for (long t0 = 0; t0 < k; t0 += 16) {
                 long kb = k - t0 < 16 ? k - t0 : 16;
-                __mmask16 km = (__mmask16)((1u << kb) - 1);
+                __mmask16 km = lanes(kb);
                 __m512 r[16];
                 for (long j = 0; j < 16; j++) {
                     r[j] = r0 + j < n ? _mm512_maskz_loadu_ps(km, w + (r0 + j) * ldw + t0) : _mm512_setzero_ps();
@@ -100,8 +99,7 @@ TGT void pn_gemm_avx512(const float *a, long lda, long m, long k, const float *p
                 const float *ap = a + i * lda + k0;
                 for (long p = p0; p < p1; p++) {
                     long valid = n - p * NR < NR ? n - p * NR : NR;
-                    __mmask16 m0 = valid >= 16 ? 0xFFFF : (__mmask16)((1u << valid) - 1);
-                    __mmask16 m1 = valid >= 32 ? 0xFFFF : valid <= 16 ? 0 : (__mmask16)((1u << (valid - 16)) - 1);
+                    __mmask16 m0 = lanes(valid), m1 = lanes(valid - 16);
                     const float *b = packed + p * k * NR + k0 * NR;
                     const float *bp = bias ? bias + p * NR : 0;
                     float *c = y + i * ldy + p * NR;

@@ -176,26 +176,30 @@ extension BLASBackend {
         guard !spans.isEmpty else { return }
         let tasks = b * hq * spans.count
         let workers = min(threads, tasks)
-        let scratchPer = ((spans.map { pn_attention_scratch_floats($0.keys, d) }.max() ?? 0) + 15) / 16 * 16
-        let scratch = UnsafeMutableRawPointer.allocate(byteCount: scratchPer * workers * 4, alignment: 64)
-        defer { scratch.deallocate() }
-        Parallel.forTasks(tasks, threads: workers) { task, worker in
-            let span = spans[task % spans.count]
-            let bh = task / spans.count
-            let h = bh % hq, bi = bh / hq
-            let kvh = h / group
-            let qp = q.base + bi * q.batch + h * q.head + span.q0 * q.row
-            let kp = k.base + bi * k.batch + kvh * k.head + span.k0 * k.row
-            let vp = v.base + bi * v.batch + kvh * v.head + span.k0 * v.row
-            let op = out.base + bi * out.batch + h * out.head + span.q0 * out.row
-            if span.keys <= 64 {
-                pn_attention_small_avx512(qp, q.row, kp, k.row, vp, v.row, op, out.row, span.rows, span.keys, d, scale)
-                return
+        // Scratch only for the general kernel's spans (the small-window kernel needs none), from the arena.
+        let scratchPer = ((spans.filter { $0.keys > Self.smallWindowKeys }.map { pn_attention_scratch_floats($0.keys, d) }.max() ?? 0) + 15) / 16 * 16
+        HostBufferCache.shared.withScratch(floats: scratchPer * workers) { scratch in
+            Parallel.forTasks(tasks, threads: workers) { task, worker in
+                let span = spans[task % spans.count]
+                let bh = task / spans.count
+                let h = bh % hq, bi = bh / hq
+                let kvh = h / group
+                let qp = q.base + bi * q.batch + h * q.head + span.q0 * q.row
+                let kp = k.base + bi * k.batch + kvh * k.head + span.k0 * k.row
+                let vp = v.base + bi * v.batch + kvh * v.head + span.k0 * v.row
+                let op = out.base + bi * out.batch + h * out.head + span.q0 * out.row
+                if span.keys <= Self.smallWindowKeys {
+                    pn_attention_small_avx512(qp, q.row, kp, k.row, vp, v.row, op, out.row, span.rows, span.keys, d, scale)
+                    return
+                }
+                pn_attention_avx512(qp, q.row, kp, k.row, vp, v.row, op, out.row, span.rows, span.keys, d, scale,
+                                    scratch + worker * scratchPer)
             }
-            pn_attention_avx512(qp, q.row, kp, k.row, vp, v.row, op, out.row, span.rows, span.keys, d, scale,
-                                scratch.assumingMemoryBound(to: Float.self) + worker * scratchPer)
         }
     }
+
+    /// Spans with at most this many keys go to `pn_attention_small_avx512` (its limit).
+    static let smallWindowKeys = 64
 }
 
 /// One row of the online softmax: turns scores into unnormalized probabilities against the running max,

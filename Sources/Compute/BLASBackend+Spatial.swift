@@ -19,41 +19,40 @@ extension BLASBackend {
         let ck = c * kh * kw, hw = ho * wo
         let direct = kh == 1 && kw == 1 && stride == (1, 1) && padding == (0, 0)
         // im2col scratch from the activation arena (already-mapped pages; SAM2's patch embedding needs 37 MB).
-        let colsBytes = ck * hw * MemoryLayout<Float>.stride
-        let colsRaw = direct ? nil : HostBufferCache.shared.take(byteCount: colsBytes)
-        defer { if let colsRaw { HostBufferCache.shared.give(colsRaw, byteCount: colsBytes) } }
-        let cols = colsRaw?.bindMemory(to: Float.self, capacity: ck * hw)
-        let xp = x.floats, yp = y.floats, wp = weight.floats
-        for ni in 0..<n {
-            let xs = xp + ni * c * h * w
-            let ys = yp + ni * o * hw
-            var src = UnsafePointer(xs)
-            if let cols {
-                Parallel.forRanges(ck, threads: threads, grain: max(1, 16384 / max(hw, 1))) { r in
-                    for row in r {
-                        let ci = row / (kh * kw), ky = (row / kw) % kh, kx = row % kw
-                        let dst = cols + row * hw
-                        let plane = xs + ci * h * w
-                        for oy in 0..<ho {
-                            let iy = oy * stride.0 - padding.0 + ky
-                            let d = dst + oy * wo
-                            if iy < 0 || iy >= h { d.update(repeating: 0, count: wo); continue }
-                            let line = plane + iy * w
-                            for ox in 0..<wo {
-                                let ix = ox * stride.1 - padding.1 + kx
-                                d[ox] = (ix >= 0 && ix < w) ? line[ix] : 0
+        HostBufferCache.shared.withScratch(floats: direct ? 0 : ck * hw) { scratch in
+            let cols = direct ? nil : scratch
+            let xp = x.floats, yp = y.floats, wp = weight.floats
+            for ni in 0..<n {
+                let xs = xp + ni * c * h * w
+                let ys = yp + ni * o * hw
+                var src = UnsafePointer(xs)
+                if let cols {
+                    Parallel.forRanges(ck, threads: threads, grain: max(1, 16384 / max(hw, 1))) { r in
+                        for row in r {
+                            let ci = row / (kh * kw), ky = (row / kw) % kh, kx = row % kw
+                            let dst = cols + row * hw
+                            let plane = xs + ci * h * w
+                            for oy in 0..<ho {
+                                let iy = oy * stride.0 - padding.0 + ky
+                                let d = dst + oy * wo
+                                if iy < 0 || iy >= h { d.update(repeating: 0, count: wo); continue }
+                                let line = plane + iy * w
+                                for ox in 0..<wo {
+                                    let ix = ox * stride.1 - padding.1 + kx
+                                    d[ox] = (ix >= 0 && ix < w) ? line[ix] : 0
+                                }
                             }
                         }
                     }
+                    src = UnsafePointer(cols)
                 }
-                src = UnsafePointer(cols)
+                if let b = bias {
+                    let bp = b.floats
+                    for oi in 0..<o { (ys + oi * hw).update(repeating: bp[oi], count: hw) }
+                }
+                gemm(transA: false, transB: false, m: o, n: hw, k: ck, alpha: 1, a: wp, lda: ck, b: src, ldb: hw,
+                      beta: bias == nil ? 0 : 1, c: ys, ldc: hw)
             }
-            if let b = bias {
-                let bp = b.floats
-                for oi in 0..<o { (ys + oi * hw).update(repeating: bp[oi], count: hw) }
-            }
-            gemm(transA: false, transB: false, m: o, n: hw, k: ck, alpha: 1, a: wp, lda: ck, b: src, ldb: hw,
-                  beta: bias == nil ? 0 : 1, c: ys, ldc: hw)
         }
         return y
     }
@@ -106,28 +105,26 @@ extension BLASBackend {
         let hw = h * w
         let y = Tensor(uninitialized: [n, o, 2 * h, 2 * w])
         guard n > 0, o > 0, hw > 0 else { return y }
-        let tBytes = o * 4 * hw * MemoryLayout<Float>.stride
-        let tRaw = HostBufferCache.shared.take(byteCount: tBytes)
-        defer { HostBufferCache.shared.give(tRaw, byteCount: tBytes) }
-        let t = tRaw.bindMemory(to: Float.self, capacity: o * 4 * hw)
-        let xp = x.floats, yp = y.floats, wp = weight.floats
-        let bp = bias?.floats
-        for ni in 0..<n {
-            // t[(o, dy, dx), pixel] = Σ_c w[c, (o, dy, dx)] · x[c, pixel]  (x read as [C, HW] or, NHWC, as [HW, C]ᵀ)
-            gemm(transA: true, transB: inputLayout == .nhwc, m: o * 4, n: hw, k: c, alpha: 1, a: wp, lda: o * 4,
-                 b: xp + ni * c * hw, ldb: inputLayout == .nchw ? hw : c, beta: 0, c: t, ldc: hw)
-            let ys = yp + ni * o * 4 * hw
-            // Output row 2·iy+dy interleaves the dx = 0 and dx = 1 planes.
-            Parallel.forRanges(o * 2 * h, threads: threads, grain: max(1, 8192 / max(w, 1))) { r in
-                for outRow in r {
-                    let oi = outRow / (2 * h), yy = outRow % (2 * h)
-                    let (iy, dy) = (yy / 2, yy % 2)
-                    let bv = bp?[oi] ?? 0
-                    let s0 = t + (oi * 4 + dy * 2) * hw + iy * w, s1 = s0 + hw
-                    let row = ys + oi * 4 * hw + yy * 2 * w
-                    for ix in 0..<w {
-                        row[2 * ix] = s0[ix] + bv
-                        row[2 * ix + 1] = s1[ix] + bv
+        HostBufferCache.shared.withScratch(floats: o * 4 * hw) { t in
+            let xp = x.floats, yp = y.floats, wp = weight.floats
+            let bp = bias?.floats
+            for ni in 0..<n {
+                // t[(o, dy, dx), pixel] = Σ_c w[c, (o, dy, dx)] · x[c, pixel]  (x read as [C, HW] or, NHWC, as [HW, C]ᵀ)
+                gemm(transA: true, transB: inputLayout == .nhwc, m: o * 4, n: hw, k: c, alpha: 1, a: wp, lda: o * 4,
+                     b: xp + ni * c * hw, ldb: inputLayout == .nchw ? hw : c, beta: 0, c: t, ldc: hw)
+                let ys = yp + ni * o * 4 * hw
+                // Output row 2·iy+dy interleaves the dx = 0 and dx = 1 planes.
+                Parallel.forRanges(o * 2 * h, threads: threads, grain: max(1, 8192 / max(w, 1))) { r in
+                    for outRow in r {
+                        let oi = outRow / (2 * h), yy = outRow % (2 * h)
+                        let (iy, dy) = (yy / 2, yy % 2)
+                        let bv = bp?[oi] ?? 0
+                        let s0 = t + (oi * 4 + dy * 2) * hw + iy * w, s1 = s0 + hw
+                        let row = ys + oi * 4 * hw + yy * 2 * w
+                        for ix in 0..<w {
+                            row[2 * ix] = s0[ix] + bv
+                            row[2 * ix + 1] = s1[ix] + bv
+                        }
                     }
                 }
             }

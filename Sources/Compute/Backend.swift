@@ -76,12 +76,12 @@ public struct AttentionColumns: Sendable, CustomStringConvertible {
 }
 
 extension ComputeBackend {
-    /// `activation(x·wᵀ + b)`.
     /// `conv2d` with an NCHW output (as `F.conv2d`).
     public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: (Int, Int)) throws -> Tensor {
         try conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, outputLayout: .nchw)
     }
 
+    /// `activation(x·wᵀ + b)`.
     public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, activation: UnaryOp?) throws -> Tensor {
         try linear(x, weight: weight, bias: bias, activation: activation, multiplying: nil)
     }

@@ -17,9 +17,10 @@ import Foundation
 /// later in the frame.) The arena holds at most `capacityBytes` of free memory: over it, wholly free segments go
 /// back to the system, oldest first.
 ///
-/// Cost and benefit, hiera-l `perception-node sam2` (BENCHMARKS.md): set_image 7.9 s without the arena (glibc
-/// maps and faults every large tensor afresh), 6.9 s with it; peak RSS 1.32 GiB without, 1.72 GiB with, since
-/// memory freed early in a frame stays mapped for the next (fragmentation keeps the arena above the live peak).
+/// Cost and benefit on hiera-l (BENCHMARKS.md): `bench sam2` set_image 7.9 s without the arena (glibc maps and
+/// faults every large tensor afresh), 6.9 s with it; peak RSS of a whole `perception-node sam2` run 1.32 GiB
+/// without, 1.72 GiB with, since memory freed early in a frame stays mapped for the next (fragmentation keeps the
+/// arena above the live peak).
 ///
 /// The cap is `PERCEPTION_TENSOR_CACHE_MB` (default 1024; 0 turns the arena off: every block is malloc'd).
 public final class HostBufferCache: @unchecked Sendable {
